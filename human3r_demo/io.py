@@ -1,0 +1,263 @@
+"""Frame sources: video files, image folders, arrays and iterables, cameras - all as a stream.
+
+:func:`frames` yields :class:`Frame` objects (RGB uint8, source index, timestamp) one at a time;
+a video is decoded with PyAV as it is read, never dumped to disk. Whatever the input, frames come
+out as 3-channel RGB (grey and RGBA are converted) and bad input raises :class:`SourceError` with
+a message that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = ["Frame", "SourceError", "VideoInfo", "frames", "probe", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS"]
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v", ".mpg", ".mpeg", ".gif")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+MIN_SIDE = 64
+MAX_PIXELS = 7680 * 4320 * 2  # beyond 2x 8K a frame is almost certainly not a video frame
+
+
+class SourceError(ValueError):
+    """An input that cannot be read as frames; the message says why."""
+
+
+@dataclass
+class Frame:
+    """One decoded frame: ``rgb`` (H, W, 3) uint8, ``index`` in the source, ``timestamp`` in seconds."""
+
+    rgb: np.ndarray
+    index: int
+    timestamp: float | None = None
+
+
+@dataclass
+class VideoInfo:
+    """What is known about a source before decoding it (``None`` where unknown)."""
+
+    num_frames: int | None
+    fps: float | None
+    width: int | None
+    height: int | None
+    rotation: int = 0
+
+
+def frames(source: object, *, subsample: int = 1, max_frames: int | None = None) -> Iterator[Frame]:
+    """Yield the frames of ``source``: every ``subsample``-th one, at most ``max_frames`` of them.
+
+    ``source`` may be a video file path, a folder of images, a (T, H, W[, C]) array, an iterable of
+    (H, W[, C]) arrays or PIL images, or an ``int`` camera index.
+    """
+    if not isinstance(subsample, int) or isinstance(subsample, bool) or subsample < 1:
+        raise SourceError(f"subsample must be a positive integer, got {subsample!r}")
+    if max_frames is not None and (not isinstance(max_frames, int) or isinstance(max_frames, bool) or max_frames < 1):
+        raise SourceError(f"max_frames must be a positive integer or None, got {max_frames!r}")
+    produced = 0
+    for frame in _raw_frames(source):
+        if frame.index % subsample:
+            continue
+        yield frame
+        produced += 1
+        if max_frames is not None and produced >= max_frames:
+            return
+    if produced == 0:
+        raise SourceError(f"{_describe(source)} contains no frames")
+
+
+def probe(source: object) -> VideoInfo:
+    """Frame count, fps and size of a source without decoding it all (best effort)."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.is_dir():
+            files = _image_files(path)
+            return VideoInfo(len(files), None, None, None)
+        container = _open_video(path)
+        try:
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate) if stream.average_rate else None
+            count = stream.frames or None
+            if count is None and stream.duration and stream.time_base and fps:
+                count = int(round(float(stream.duration * stream.time_base) * fps))
+            return VideoInfo(count, fps, stream.codec_context.width, stream.codec_context.height)
+        finally:
+            container.close()
+    if isinstance(source, np.ndarray) and source.ndim in (3, 4):
+        count = source.shape[0] if source.ndim == 4 or (source.ndim == 3 and source.shape[-1] not in (3, 4)) else 1
+        return VideoInfo(count, None, source.shape[-2] if source.ndim == 4 else None, None)
+    if hasattr(source, "__len__"):
+        return VideoInfo(len(source), None, None, None)
+    return VideoInfo(None, None, None, None)
+
+
+# ---------------------------------------------------------------------- dispatch
+def _raw_frames(source: object) -> Iterator[Frame]:
+    if isinstance(source, bool):
+        raise SourceError(f"cannot read frames from {source!r}")
+    if isinstance(source, int):
+        yield from _camera_frames(source)
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise SourceError(f"no such file or folder: {path}")
+        if path.is_dir():
+            yield from _folder_frames(path)
+        elif path.suffix.lower() in IMAGE_EXTENSIONS:
+            yield Frame(_load_image(path), 0, None)
+        else:
+            yield from _video_frames(path)
+    elif isinstance(source, np.ndarray):
+        arrays = source if source.ndim == 4 or (source.ndim == 3 and source.shape[-1] not in (3, 4)) else source[None]
+        if arrays.ndim not in (3, 4):
+            raise SourceError(f"an array source must be (T, H, W) or (T, H, W, C), got shape {source.shape}")
+        for i, arr in enumerate(arrays):
+            yield Frame(to_rgb(arr, f"frame {i}"), i, None)
+    elif isinstance(source, Iterable):
+        for i, item in enumerate(source):
+            if isinstance(item, Frame):
+                yield Frame(to_rgb(item.rgb, f"frame {item.index}"), item.index, item.timestamp)
+            else:
+                yield Frame(to_rgb(item, f"frame {i}"), i, None)
+    else:
+        raise SourceError(f"cannot read frames from a {type(source).__name__}")
+
+
+def to_rgb(image: object, what: str = "frame") -> np.ndarray:
+    """Any grey / RGB / RGBA image (numpy or PIL; uint8, or float in [0, 1]) -> (H, W, 3) uint8 RGB."""
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("RGB"))
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    if arr.ndim != 3 or arr.shape[-1] not in (3, 4):
+        raise SourceError(f"{what}: expected an (H, W), (H, W, 3) or (H, W, 4) image, got shape {arr.shape}")
+    if arr.shape[-1] == 4:
+        arr = arr[..., :3]
+    if arr.dtype != np.uint8:
+        if np.issubdtype(arr.dtype, np.floating):
+            if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
+                raise SourceError(f"{what}: a float image must hold values in [0, 1]")
+            arr = np.round(arr * 255)
+        elif not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0 or arr.max() > 255:
+            raise SourceError(f"{what}: pixel values must be uint8 (0-255), got {arr.dtype}")
+        arr = arr.astype(np.uint8)
+    h, w = arr.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise SourceError(f"{what} is {w}x{h} pixels; frames need at least {MIN_SIDE} pixels on each side")
+    if h * w > MAX_PIXELS:
+        raise SourceError(f"{what} is {w}x{h} pixels, larger than 2x 8K; downscale it first")
+    return np.ascontiguousarray(arr)
+
+
+# ---------------------------------------------------------------------- videos
+def _open_video(path: Path):
+    import av
+
+    try:
+        container = av.open(str(path))
+    except av.error.FileNotFoundError:
+        raise SourceError(f"no such file: {path}") from None
+    except (av.error.InvalidDataError, av.error.ValueError, av.error.EOFError, UnicodeDecodeError) as err:
+        raise SourceError(f"{path.name} is not a readable video file ({_av_reason(err)})") from None
+    except av.error.FFmpegError as err:
+        raise SourceError(f"{path.name} could not be opened as a video ({_av_reason(err)})") from None
+    if not container.streams.video:
+        container.close()
+        raise SourceError(f"{path.name} has no video stream")
+    return container
+
+
+def _video_frames(path: Path) -> Iterator[Frame]:
+    import av
+
+    container = _open_video(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        index = 0
+        try:
+            for frame in container.decode(stream):
+                rgb = frame.to_ndarray(format="rgb24")
+                quarter_turns = int(round((frame.rotation or 0) / 90)) % 4
+                if quarter_turns:  # display matrix: rotate counter-clockwise for display
+                    rgb = np.ascontiguousarray(np.rot90(rgb, k=quarter_turns))
+                yield Frame(to_rgb(rgb, f"{path.name} frame {index}"), index, frame.time)
+                index += 1
+        except av.error.FFmpegError as err:
+            where = f"after {index} frame(s)" if index else "before the first frame"
+            raise SourceError(f"{path.name} is corrupt or truncated: decoding failed {where} ({_av_reason(err)})") from None
+        if index == 0:
+            raise SourceError(f"{path.name} contains no video frames")
+    finally:
+        container.close()
+
+
+def _av_reason(err: Exception) -> str:
+    return getattr(err, "strerror", None) or str(err)
+
+
+# ---------------------------------------------------------------------- image folders
+def _natural_key(name: str) -> list:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(
+        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
+        key=lambda p: _natural_key(p.name),
+    )
+
+
+def _folder_frames(folder: Path) -> Iterator[Frame]:
+    files = _image_files(folder)
+    if not files:
+        raise SourceError(f"the folder {folder} has no images ({', '.join(IMAGE_EXTENSIONS)})")
+    for i, path in enumerate(files):
+        yield Frame(_load_image(path), i, None)
+
+
+def _load_image(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            return to_rgb(img.convert("RGB"), path.name)
+    except (UnidentifiedImageError, OSError) as err:
+        raise SourceError(f"{path.name} is not a readable image ({err})") from None
+
+
+# ---------------------------------------------------------------------- cameras
+def _camera_frames(index: int) -> Iterator[Frame]:
+    import time
+
+    import cv2
+
+    capture = cv2.VideoCapture(index)
+    if not capture.isOpened():
+        raise SourceError(f"camera {index} could not be opened")
+    start = time.monotonic()
+    try:
+        i = 0
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                if i == 0:
+                    raise SourceError(f"camera {index} delivered no frames")
+                return
+            yield Frame(to_rgb(bgr[..., ::-1], f"camera frame {i}"), i, time.monotonic() - start)
+            i += 1
+    finally:
+        capture.release()
+
+
+def _describe(source: object) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return f"the {type(source).__name__} source"
