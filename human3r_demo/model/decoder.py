@@ -46,7 +46,12 @@ class DecoderOutput:
             only when ``output_hidden_states``.
         gate_logit: (1, Ns) mean over layers, heads and keys of the state decoder's pre-softmax
             cross-attention logits (TTT3R), accumulated on the fly; ``None`` unless requested.
-        cross_attn_logits: (L, heads, Ns, 1+N+n) every layer's logits, only with ``output_attentions``.
+        cross_attn_logits: (L, heads, Ns, 1+N+n) every layer's state->image pre-softmax logits, only
+            with ``output_attentions``.
+        image_self_attentions: L tensors (1, heads, 1+N+n, 1+N+n), softmax weights of the image
+            stream's self-attention (rows/columns ordered ``[pose | image | prompts]``);
+            image_cross_attentions: L tensors (1, heads, 1+N+n, Ns), image stream -> state.
+            Both only with ``output_attentions``.
     """
 
     new_state: Tensor
@@ -54,6 +59,8 @@ class DecoderOutput:
     state_layers: list[Tensor] | None = None
     gate_logit: Tensor | None = None
     cross_attn_logits: Tensor | None = None
+    image_self_attentions: list[Tensor] | None = None
+    image_cross_attentions: list[Tensor] | None = None
 
 
 class RecurrentDecoder(nn.Module):
@@ -116,12 +123,16 @@ class RecurrentDecoder(nn.Module):
 
         want_logits = compute_gate or output_attentions
         image_layers, state_layers, all_logits = [image_tokens], [state], []
+        self_attentions, cross_attentions = [], []
         logit_sum = None
         for state_block, image_block in zip(self.state_blocks, self.image_blocks):
             # both streams read the previous layer of both streams
             z_next = state_block(z, x, state_pos, x_pos, return_logits=want_logits)
-            x = image_block(x, z, x_pos, state_pos).tokens
-            z = z_next.tokens
+            x_next = image_block(x, z, x_pos, state_pos, output_attentions=output_attentions)
+            x, z = x_next.tokens, z_next.tokens
+            if output_attentions:
+                self_attentions.append(x_next.self_attn_weights)
+                cross_attentions.append(x_next.cross_attn_weights)
             if want_logits:
                 layer_sum = z_next.cross_attn_logits.sum(dim=(1, 3))  # (1, Ns)
                 logit_sum = layer_sum if logit_sum is None else logit_sum + layer_sum
@@ -144,6 +155,8 @@ class RecurrentDecoder(nn.Module):
             state_layers=state_layers if output_hidden_states else None,
             gate_logit=gate_logit,
             cross_attn_logits=torch.cat(all_logits, dim=0) if output_attentions else None,
+            image_self_attentions=self_attentions if output_attentions else None,
+            image_cross_attentions=cross_attentions if output_attentions else None,
         )
 
 

@@ -70,6 +70,15 @@ class Attention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
         return self.proj(out.transpose(1, 2).reshape(B, N, C))
 
+    def attention_weights(self, x: Tensor, pos: Tensor | None = None) -> Tensor:
+        """Softmax attention weights (B, heads, N, N) of ``x``, for inspection (not used by forward)."""
+        B, N, _ = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).transpose(1, 3)
+        q, k = qkv[:, :, 0], qkv[:, :, 1]
+        if self.rope is not None:
+            q, k = self._rotate(q, pos), self._rotate(k, pos)
+        return ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
+
     def _rotate(self, t: Tensor, pos: Tensor) -> Tensor:
         if self.fp16_rope:
             return self.rope(t.to(torch.float16), pos).to(t.dtype)
@@ -117,6 +126,13 @@ class CrossAttention(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
         return self.proj(out.transpose(1, 2).reshape(B, Nq, C)), logits
 
+    def attention_weights(self, query: Tensor, context: Tensor, qpos: Tensor | None = None, kpos: Tensor | None = None) -> Tensor:
+        """Softmax attention weights (B, heads, Nq, Nk), for inspection (not used by forward)."""
+        q, k = self._heads(self.projq(query)), self._heads(self.projk(context))
+        if self.rope is not None:
+            q, k = self.rope(q, qpos), self.rope(k, kpos)
+        return ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
+
     def _heads(self, x: Tensor) -> Tensor:
         B, N, _ = x.shape
         return x.reshape(B, N, self.num_heads, self.head_dim).permute(0, 2, 1, 3)
@@ -142,7 +158,9 @@ class EncoderBlock(nn.Module):
 @dataclass
 class DecoderBlockOutput:
     tokens: Tensor  # (B, N, C) the updated query stream
-    cross_attn_logits: Tensor | None  # (B, heads, N, Nk) when requested
+    cross_attn_logits: Tensor | None = None  # (B, heads, N, Nk) pre-softmax, when requested
+    self_attn_weights: Tensor | None = None  # (B, heads, N, N), with output_attentions
+    cross_attn_weights: Tensor | None = None  # (B, heads, N, Nk), with output_attentions
 
 
 class DecoderBlock(nn.Module):
@@ -169,14 +187,22 @@ class DecoderBlock(nn.Module):
         xpos: Tensor | None = None,
         ypos: Tensor | None = None,
         return_logits: bool = False,
+        output_attentions: bool = False,
     ) -> DecoderBlockOutput:
-        """``x`` (B, N, C) with positions ``xpos``, ``y`` (B, M, C) with ``ypos``."""
-        x = x + self.attn(self.norm1(x), xpos)
+        """``x`` (B, N, C) with positions ``xpos``, ``y`` (B, M, C) with ``ypos``.
+
+        ``output_attentions`` also returns both attention maps (recomputed for inspection).
+        """
+        normed = self.norm1(x)
+        self_weights = self.attn.attention_weights(normed, xpos) if output_attentions else None
+        x = x + self.attn(normed, xpos)
         y = self.norm_y(y)
-        attended, logits = self.cross_attn(self.norm2(x), y, xpos, ypos, return_logits=return_logits)
+        query = self.norm2(x)
+        cross_weights = self.cross_attn.attention_weights(query, y, xpos, ypos) if output_attentions else None
+        attended, logits = self.cross_attn(query, y, xpos, ypos, return_logits=return_logits)
         x = x + attended
         x = x + self.mlp(self.norm3(x))
-        return DecoderBlockOutput(x, logits)
+        return DecoderBlockOutput(x, logits, self_weights, cross_weights)
 
 
 class ModulatedLayerNorm(nn.Module):
