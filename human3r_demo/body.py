@@ -29,12 +29,12 @@ ENV_VAR = "HUMAN3R_SMPLX_DIR"
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "data" / "body_models"
 
 HOW_TO_GET_SMPLX = (
-    "SMPL-X meshes need the licensed body model file {name}. Register (free for research) at "
-    "https://smpl-x.is.tue.mpg.de, download 'SMPL-X v1.1 (NPZ+PKL)', and put {name} in one of: "
-    "a folder passed as body_model=..., the folder named by ${env}, or {default} (a 'smplx/' "
+    f"SMPL-X meshes need the licensed body model file {SMPLX_FILENAME}. Register (free for research) at "
+    f"https://smpl-x.is.tue.mpg.de, download 'SMPL-X v1.1 (NPZ+PKL)', and put {SMPLX_FILENAME} in one of: "
+    f"a folder passed as body_model=..., the folder named by ${ENV_VAR}, or {DEFAULT_DIR} (a 'smplx/' "
     "subfolder works too). Without it, reconstruction still returns SMPL-X parameters, head "
     "positions, cameras and scene points, but no meshes."
-).format(name=SMPLX_FILENAME, env=ENV_VAR, default=DEFAULT_DIR)
+)
 
 
 class BodyModelNotFound(FileNotFoundError):

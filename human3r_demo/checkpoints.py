@@ -24,14 +24,18 @@ import pickletools
 import re
 import warnings
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
-from .config import ConfigError, Human3RConfig, VARIANTS
+from .config import VARIANTS, ConfigError, Human3RConfig
+
+if TYPE_CHECKING:
+    from .model import Human3R
 
 HF_REPO = "faneggg/human3r"
 TINY_RANDOM = "tiny-random"
@@ -400,7 +404,7 @@ def load_model(
     *,
     config: Human3RConfig | None = None,
     seed: int = 0,
-) -> "Human3R":
+) -> Human3R:
     """Load Human3R weights and return the model in eval mode.
 
     Args:
@@ -429,7 +433,7 @@ def load_model(
         )
         torch.manual_seed(seed)
         model = Human3R(config or tiny_random_config())
-        _calibrate_random_detector(model)
+        _calibrate_random_model(model)
         model.is_random, model.checkpoint_name = True, TINY_RANDOM
         return model.eval().to(device=device, dtype=dtype or torch.float32)
 
@@ -462,11 +466,14 @@ def load_model(
     return model.eval().to(device=device, dtype=dtype or torch.float32)
 
 
-def _calibrate_random_detector(model: "Human3R", target_people: float = 2.0) -> None:
-    """Set the random detector's bias so that a frame shows about ``target_people`` detections.
+def _calibrate_random_model(model: Human3R, target_people: float = 2.0) -> None:
+    """Give the untrained smoke model well-formed (still meaningless) outputs.
 
-    Untrained, every token scores about the same; without this the smoke model sees either nobody
-    or dozens of people. The bias is chosen on a fixed synthetic image, so runs are reproducible.
+    Untrained, every DINOv2 token scores about the same, so a frame would show either nobody or
+    dozens of people; the detector's bias is set so that a fixed synthetic image shows about
+    ``target_people``, and the mask's so that about a tenth of it reads as people. The dense heads' output biases put points a few metres in front of the camera
+    with confidences around 2, so viewers and exports have something to show. Reproducible: no
+    randomness beyond the seed.
     """
     from .preprocess import mhmr_normalize, pad_to_square
 
@@ -484,3 +491,9 @@ def _calibrate_random_detector(model: "Human3R", target_people: float = 2.0) -> 
         # a logit halfway between the k-th and (k+1)-th local maxima maps to the 0.3 threshold
         threshold_logit = torch.logit(torch.tensor(0.3))
         score_layer[2].bias.fill_(float(threshold_logit - (candidates[k - 1] + candidates[k]) / 2))
+        # about a tenth of the pixels read as people (the mask threshold is 0.1)
+        mask_layer = model.human_detector.mask_mlp
+        mask_logits = mask_layer(tokens) - mask_layer[2].bias
+        mask_layer[2].bias.fill_(float(torch.logit(torch.tensor(0.1)) - mask_logits.quantile(0.9)))
+        for dpt in (model.heads.dpt_self, model.heads.dpt_cross):
+            dpt.head[-1].bias.copy_(torch.tensor([0.0, 0.0, 1.4, 0.5]))  # xyz ~ 3 m ahead, conf ~ 2.6

@@ -16,9 +16,10 @@ import ast
 import dataclasses
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = [
     "ConfigError",
@@ -132,7 +133,7 @@ class Human3RConfig:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_variant(cls, name: str) -> "Human3RConfig":
+    def from_variant(cls, name: str) -> Human3RConfig:
         """Configuration of an official checkpoint: ``human3r_672S``, ``_672B``, ``_672L``, ``_896L``."""
         key = name.removesuffix(".pth").removesuffix(".safetensors")
         key = key if key.startswith("human3r_") else f"human3r_{key}"
@@ -147,7 +148,7 @@ class Human3RConfig:
         fields: Mapping[str, Any],
         dinov2_override: Mapping[str, Any] | None = None,
         dpt_override: Mapping[str, Any] | None = None,
-    ) -> "Human3RConfig":
+    ) -> Human3RConfig:
         """Build from the reference's ``ARCroco3DStereoConfig`` keyword arguments.
 
         ``fields`` is what :func:`parse_model_string` returns, or the ``config`` object of a parity
@@ -227,12 +228,12 @@ class Human3RConfig:
         )
 
     @classmethod
-    def from_model_string(cls, text: str) -> "Human3RConfig":
+    def from_model_string(cls, text: str) -> Human3RConfig:
         """Read the ``args.model`` constructor string of a checkpoint, without executing it."""
         return cls.from_reference_fields(parse_model_string(text))
 
     @classmethod
-    def from_fixture(cls, path: str | Path) -> "Human3RConfig":
+    def from_fixture(cls, path: str | Path) -> Human3RConfig:
         """Read a parity fixture's ``tiny_config.json`` (reference fields plus size overrides)."""
         data = json.loads(Path(path).read_text())
         return cls.from_reference_fields(
@@ -244,7 +245,7 @@ class Human3RConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Human3RConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> Human3RConfig:
         data = dict(data)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known

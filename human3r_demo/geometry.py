@@ -85,11 +85,11 @@ class ChunkAligner:
 class RunningFocal:
     """Robust running focal estimate: the median of all per-frame focals seen so far.
 
-    Kept as a fixed histogram of ``log(focal / image_size)`` (0.2 % bins), so memory stays constant
-    however long the video is.
+    Kept as a fixed histogram of ``log2(focal / image_size)`` (0.2 % bins over a range far wider than
+    any camera), so memory stays constant however long the video is.
     """
 
-    def __init__(self, bins_per_octave: int = 350, min_ratio: float = 1 / 64, max_ratio: float = 64.0) -> None:
+    def __init__(self, bins_per_octave: int = 350, min_ratio: float = 2.0**-40, max_ratio: float = 2.0**40) -> None:
         self.log_min = math.log2(min_ratio)
         self.bin_width = 1.0 / bins_per_octave
         self.counts = torch.zeros(int(round((math.log2(max_ratio) - self.log_min) * bins_per_octave)) + 1)

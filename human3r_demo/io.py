@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -40,13 +41,15 @@ class Frame:
 
 @dataclass
 class VideoInfo:
-    """What is known about a source before decoding it (``None`` where unknown)."""
+    """What is known about a source before decoding it (``None`` where unknown).
+
+    ``width`` and ``height`` are the coded size, before any rotation the video asks for.
+    """
 
     num_frames: int | None
     fps: float | None
-    width: int | None
-    height: int | None
-    rotation: int = 0
+    width: int | None = None
+    height: int | None = None
 
 
 def frames(source: object, *, subsample: int = 1, max_frames: int | None = None) -> Iterator[Frame]:
@@ -76,24 +79,21 @@ def probe(source: object) -> VideoInfo:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if path.is_dir():
-            files = _image_files(path)
-            return VideoInfo(len(files), None, None, None)
+            return VideoInfo(len(_image_files(path)), None)
+        if path.suffix.lower() in IMAGE_EXTENSIONS:
+            return VideoInfo(1, None)
         container = _open_video(path)
         try:
             stream = container.streams.video[0]
             fps = float(stream.average_rate) if stream.average_rate else None
-            count = stream.frames or None
-            if count is None and stream.duration and stream.time_base and fps:
-                count = int(round(float(stream.duration * stream.time_base) * fps))
-            return VideoInfo(count, fps, stream.codec_context.width, stream.codec_context.height)
+            return VideoInfo(_expected_frames(stream, container), fps, stream.codec_context.width, stream.codec_context.height)
         finally:
             container.close()
-    if isinstance(source, np.ndarray) and source.ndim in (3, 4):
-        count = source.shape[0] if source.ndim == 4 or (source.ndim == 3 and source.shape[-1] not in (3, 4)) else 1
-        return VideoInfo(count, None, source.shape[-2] if source.ndim == 4 else None, None)
+    if isinstance(source, np.ndarray):
+        return VideoInfo(len(_array_frames(source)), None)
     if hasattr(source, "__len__"):
-        return VideoInfo(len(source), None, None, None)
-    return VideoInfo(None, None, None, None)
+        return VideoInfo(len(source), None)
+    return VideoInfo(None, None)
 
 
 # ---------------------------------------------------------------------- dispatch
@@ -113,10 +113,7 @@ def _raw_frames(source: object) -> Iterator[Frame]:
         else:
             yield from _video_frames(path)
     elif isinstance(source, np.ndarray):
-        arrays = source if source.ndim == 4 or (source.ndim == 3 and source.shape[-1] not in (3, 4)) else source[None]
-        if arrays.ndim not in (3, 4):
-            raise SourceError(f"an array source must be (T, H, W) or (T, H, W, C), got shape {source.shape}")
-        for i, arr in enumerate(arrays):
+        for i, arr in enumerate(_array_frames(source)):
             yield Frame(to_rgb(arr, f"frame {i}"), i, None)
     elif isinstance(source, Iterable):
         for i, item in enumerate(source):
@@ -126,6 +123,15 @@ def _raw_frames(source: object) -> Iterator[Frame]:
                 yield Frame(to_rgb(item, f"frame {i}"), i, None)
     else:
         raise SourceError(f"cannot read frames from a {type(source).__name__}")
+
+
+def _array_frames(source: np.ndarray) -> np.ndarray:
+    """A (T, H, W[, C]) array as a stack of frames; a single (H, W, 3|4) image as a stack of one."""
+    if source.ndim == 3 and source.shape[-1] in (3, 4):
+        return source[None]
+    if source.ndim not in (3, 4):
+        raise SourceError(f"an array source must be (T, H, W) or (T, H, W, C), got shape {source.shape}")
+    return source
 
 
 def to_rgb(image: object, what: str = "frame") -> np.ndarray:
@@ -164,14 +170,19 @@ def _open_video(path: Path):
     try:
         container = av.open(str(path))
     except av.error.FileNotFoundError:
-        raise SourceError(f"no such file: {path}") from None
-    except (av.error.InvalidDataError, av.error.ValueError, av.error.EOFError, UnicodeDecodeError) as err:
-        raise SourceError(f"{path.name} is not a readable video file ({_av_reason(err)})") from None
+        raise SourceError(f"no such file or folder: {path}") from None
+    except (av.error.InvalidDataError, av.error.EOFError, UnicodeDecodeError) as err:
+        raise SourceError(
+            f"{path.name} is not a readable video ({_av_reason(err)}): it may be truncated, corrupt, or not a video"
+        ) from None
     except av.error.FFmpegError as err:
         raise SourceError(f"{path.name} could not be opened as a video ({_av_reason(err)})") from None
     if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams})
         container.close()
-        raise SourceError(f"{path.name} has no video stream")
+        if not kinds:  # e.g. an mp4 whose only track never received a frame
+            raise SourceError(f"{path.name} contains no video frames")
+        raise SourceError(f"{path.name} has no video stream (it holds {', '.join(kinds)} only)")
     return container
 
 
@@ -196,8 +207,22 @@ def _video_frames(path: Path) -> Iterator[Frame]:
             raise SourceError(f"{path.name} is corrupt or truncated: decoding failed {where} ({_av_reason(err)})") from None
         if index == 0:
             raise SourceError(f"{path.name} contains no video frames")
+        expected = _expected_frames(stream, container)
+        if expected and index < 0.9 * expected - 1:
+            warnings.warn(f"{path.name} ended after {index} of about {expected} frames: the file seems truncated", stacklevel=2)
     finally:
         container.close()
+
+
+def _expected_frames(stream, container) -> int | None:
+    """Frame count from the container header, or estimated from duration x average rate."""
+    if stream.frames:
+        return int(stream.frames)
+    fps = float(stream.average_rate) if stream.average_rate else None
+    if not fps:
+        return None
+    seconds = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / 1e6
+    return int(round(seconds * fps)) or None
 
 
 def _av_reason(err: Exception) -> str:

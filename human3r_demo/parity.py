@@ -184,7 +184,7 @@ class Fixture:
     tracking: dict[str, Tensor] | None
 
     @classmethod
-    def open(cls, root: str | os.PathLike) -> "Fixture":
+    def open(cls, root: str | os.PathLike) -> Fixture:
         from safetensors.torch import load_file
 
         root = Path(root)

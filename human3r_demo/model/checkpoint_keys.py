@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
@@ -105,7 +105,7 @@ def module_to_official(key: str) -> str:
     raise CheckpointKeyError(key)
 
 
-def to_official_keys(state_dict: Mapping[str, Tensor]) -> "OrderedDict[str, Tensor]":
+def to_official_keys(state_dict: Mapping[str, Tensor]) -> OrderedDict[str, Tensor]:
     """Module-named state dict -> the official layout, with the DPT alias keys added."""
     out: OrderedDict[str, Tensor] = OrderedDict()
     for key, value in state_dict.items():
@@ -117,7 +117,7 @@ def to_official_keys(state_dict: Mapping[str, Tensor]) -> "OrderedDict[str, Tens
     return out
 
 
-def from_official_keys(state_dict: Mapping[str, Tensor]) -> tuple["OrderedDict[str, Tensor]", list[str]]:
+def from_official_keys(state_dict: Mapping[str, Tensor]) -> tuple[OrderedDict[str, Tensor], list[str]]:
     """Official state dict -> module names.
 
     The alias copies ``scratch.layer{i}_rn`` are folded into ``scratch.layer_rn.{i-1}`` (when both are

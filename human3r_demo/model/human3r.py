@@ -18,8 +18,9 @@ The module holds no per-sequence data: the recurrent state is passed in and retu
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -107,6 +108,7 @@ class Human3R(nn.Module):
         self.unused = UnusedCheckpointWeights(config)
 
     # ------------------------------------------------------------------ recurrent state
+    @torch.no_grad()
     def initial_state(self) -> RecurrentState:
         """The learned initial state and pose memory (also what a reset returns to)."""
         return RecurrentState(self.decoder.initial_state(), self.pose_memory.mem.clone(), fresh=True)
@@ -228,6 +230,6 @@ class Human3R(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def module_state_dict(model: Human3R) -> "OrderedDict[str, Tensor]":
+def module_state_dict(model: Human3R) -> OrderedDict[str, Tensor]:
     """The state dict under this implementation's module names (no aliases)."""
     return nn.Module.state_dict(model)

@@ -1,0 +1,359 @@
+"""Streaming exports: files that grow while frames arrive and are valid whenever the run stops.
+
+:class:`Exporter` takes one :class:`~human3r_demo.results.FrameResult` at a time and writes
+
+``smplx/track_<id>.npz``
+    one file per person, world frame, in the AMASS layout that SMPL-X tools and the SMPL-X Blender
+    add-on read (``poses`` (N, 165), ``trans`` (N, 3), ``betas``, ``gender``, ``mocap_frame_rate``,
+    ``surface_model_type``), plus the ``smplx``-package names (``global_orient``, ``body_pose``,
+    ``left_hand_pose``, ``right_hand_pose``, ``jaw_pose``, ``leye_pose``, ``reye_pose``, ``expression``,
+    ``transl``) and ``frame_indices``, ``timestamps``, ``head_position`` (see :data:`NPZ_LAYOUT`);
+``cameras_tum.txt``
+    the camera trajectory, one ``timestamp tx ty tz qx qy qz qw`` line per frame (camera-to-world);
+``intrinsics.json``
+    image size and per-frame ``fx, fy, cx, cy``;
+``scene.ply``
+    the accumulated scene point cloud: confident points only, people masked out, uniformly sampled
+    down to a point budget (bounded memory however long the video);
+``people.glb``
+    the SMPL-X meshes of one frame (the chosen one, or the one with the most people);
+``summary.json``
+    frames, fps, tracks and what was (not) written and why.
+
+Text files are appended and flushed every frame; the others are rewritten atomically (temporary file
+then rename) every ``flush_every`` frames and on :meth:`Exporter.close`, so an interrupted run
+leaves only complete files. World frame: the first camera's, OpenCV axes (x right, y down,
+z forward), metres.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .results import FrameResult, Person
+
+__all__ = ["Exporter", "NPZ_LAYOUT", "track_colour"]
+
+NPZ_LAYOUT = {
+    "poses": "(N, 165) axis-angle, AMASS/SMPL-X joint order: global(3) body(63) jaw(3) leye(3) reye(3) left hand(45) right hand(45); global orientation in the world frame",
+    "trans": "(N, 3) SMPL-X root translation in the world frame (metres), for the per-frame betas; absent without the SMPL-X model file",
+    "betas": "(10,) median shape over the track; betas_per_frame (N, 10) holds every frame's",
+    "gender": "'neutral'",
+    "mocap_frame_rate": "frames per second of the exported samples",
+    "surface_model_type": "'smplx'",
+    "global_orient, body_pose, left_hand_pose, right_hand_pose, jaw_pose, leye_pose, reye_pose, expression, transl": "the same, split the way smplx.SMPLX.forward takes them (world frame)",
+    "head_position": "(N, 3) the SMPL-X head joint in the world frame (Human3R's own translation output)",
+    "frame_indices": "(N,) source frame index of each sample",
+    "timestamps": "(N,) seconds in the source video (NaN where unknown)",
+}
+
+
+def track_colour(track_id: int) -> np.ndarray:
+    """A stable, distinct RGB colour (uint8) for a track id (golden-ratio hue steps)."""
+    import colorsys
+
+    hue = (track_id * 0.618033988749895) % 1.0
+    return (np.array(colorsys.hsv_to_rgb(hue, 0.65, 0.95)) * 255).astype(np.uint8)
+
+
+@dataclass
+class _Track:
+    frame_indices: list[int] = field(default_factory=list)
+    timestamps: list[float] = field(default_factory=list)
+    rotvec: list[np.ndarray] = field(default_factory=list)  # (55, 3) in SMPL-X joint order, world orient
+    betas: list[np.ndarray] = field(default_factory=list)
+    expression: list[np.ndarray] = field(default_factory=list)
+    transl: list[np.ndarray | None] = field(default_factory=list)
+    head_position: list[np.ndarray] = field(default_factory=list)
+
+
+class _PointReservoir:
+    """Uniform sample (without replacement) of at most ``budget`` points from a stream.
+
+    Every point gets a random key; the kept points are those with the smallest keys, which is a
+    uniform sample of everything seen, in memory proportional to the budget.
+    """
+
+    def __init__(self, budget: int, seed: int = 0) -> None:
+        self.budget = budget
+        self.rng = np.random.default_rng(seed)
+        self.points = np.empty((0, 3), np.float32)
+        self.colours = np.empty((0, 3), np.uint8)
+        self.keys = np.empty(0, np.float64)
+
+    def add(self, points: np.ndarray, colours: np.ndarray) -> None:
+        keys = self.rng.random(len(points))
+        if len(self.keys) >= self.budget:
+            entering = keys < self.keys.max()
+            points, colours, keys = points[entering], colours[entering], keys[entering]
+        self.points = np.concatenate([self.points, points])
+        self.colours = np.concatenate([self.colours, colours])
+        self.keys = np.concatenate([self.keys, keys])
+        if len(self.keys) > self.budget:
+            keep = np.argpartition(self.keys, self.budget - 1)[: self.budget]
+            self.points, self.colours, self.keys = self.points[keep], self.colours[keep], self.keys[keep]
+
+
+class Exporter:
+    """Writes the exports of a run incrementally (see the module docstring for the files).
+
+    Args:
+        out_dir: folder for the files (created).
+        fps: frame rate of the *exported* frames (source fps / subsample); used for timestamps when
+            the source has none, and stored in the SMPL-X files.
+        faces: (F, 3) SMPL-X faces for the GLB (``BodyModel.faces``); ``None``: no GLB.
+        point_budget: most points kept in ``scene.ply``.
+        confidence_threshold: keep scene points with confidence above this (the reference's viewer
+            uses 1.5 by default and 2 in its examples).
+        mask_threshold: pixels with human-mask probability above this are people, not scene.
+        mask_dilation: grow the people mask by this many pixels before removing it (edges bleed).
+        glb_frame: source frame index whose meshes go into ``people.glb``; ``None``: the frame with
+            the most people.
+        flush_every: rewrite the npz/json/ply files every this many frames.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike,
+        *,
+        fps: float | None = None,
+        faces: np.ndarray | None = None,
+        point_budget: int = 2_000_000,
+        confidence_threshold: float = 2.0,
+        mask_threshold: float = 0.1,
+        mask_dilation: int = 10,
+        glb_frame: int | None = None,
+        flush_every: int = 25,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        if point_budget < 1:
+            raise ValueError(f"point_budget must be positive, got {point_budget}")
+        if flush_every < 1:
+            raise ValueError(f"flush_every must be positive, got {flush_every}")
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.fps = fps
+        self.faces = faces
+        self.confidence_threshold = confidence_threshold
+        self.mask_threshold = mask_threshold
+        self.mask_dilation = mask_dilation
+        self.glb_frame = glb_frame
+        self.flush_every = flush_every
+        self.metadata = dict(metadata or {})
+        self.tracks: dict[int, _Track] = {}
+        self.dirty: set[int] = set()
+        self.points = _PointReservoir(point_budget)
+        self.intrinsics: list[dict[str, float]] = []
+        self.image_size: tuple[int, int] | None = None
+        self.frames = 0
+        self.meshes_seen = False
+        self._glb_people: list[tuple[int, np.ndarray]] | None = None
+        self._glb_index: int | None = None
+        self._closed = False
+        self.files: dict[str, Path] = {}
+        self._tum = open(self.out_dir / "cameras_tum.txt", "w")
+        self._tum.write("# timestamp tx ty tz qx qy qz qw (camera-to-world, world = first camera, OpenCV axes, metres)\n")
+        self._tum.flush()
+        self.files["cameras"] = self.out_dir / "cameras_tum.txt"
+
+    # ------------------------------------------------------------------ per frame
+    def add(self, result: FrameResult) -> None:
+        """Record one frame."""
+        if self._closed:
+            raise RuntimeError("the exporter is closed")
+        timestamp = self._timestamp(result)
+        self._add_camera(result, timestamp)
+        self._add_scene_points(result)
+        for person in result.people:
+            self._add_person(person, result.index, timestamp)
+        self._maybe_keep_glb_frame(result)
+        self.frames += 1
+        if self.frames % self.flush_every == 0:
+            self.flush()
+
+    def _timestamp(self, result: FrameResult) -> float:
+        if result.timestamp is not None:
+            return float(result.timestamp)
+        return result.index / self.fps if self.fps else float(result.index)
+
+    def _add_camera(self, result: FrameResult, timestamp: float) -> None:
+        import roma
+
+        T = result.camera_to_world
+        q = roma.rotmat_to_unitquat(torch.from_numpy(T[:3, :3]).double()).numpy()  # (x, y, z, w)
+        values = [timestamp, *T[:3, 3].tolist(), *q.tolist()]
+        self._tum.write(" ".join(f"{v:.9g}" for v in values) + "\n")
+        self._tum.flush()
+        K = result.intrinsics
+        self.image_size = (int(result.image.shape[1]), int(result.image.shape[0]))
+        self.intrinsics.append(
+            {"index": result.index, "timestamp": timestamp, "fx": float(K[0, 0]), "fy": float(K[1, 1]),
+             "cx": float(K[0, 2]), "cy": float(K[1, 2])}
+        )
+
+    def _add_scene_points(self, result: FrameResult) -> None:
+        people = result.human_mask > self.mask_threshold
+        if self.mask_dilation > 0 and people.any():
+            r = self.mask_dilation
+            yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+            disk = torch.from_numpy((xx**2 + yy**2 <= r * r).astype(np.float32))[None, None]
+            grown = F.conv2d(torch.from_numpy(people.astype(np.float32))[None, None], disk, padding=r)
+            people = grown[0, 0].numpy() > 0
+        keep = (result.confidence > self.confidence_threshold) & ~people & np.isfinite(result.points).all(-1)
+        self.points.add(result.points[keep], result.image[keep])
+
+    def _add_person(self, person: Person, index: int, timestamp: float) -> None:
+        track = self.tracks.setdefault(person.track_id, _Track())
+        # SMPL-X joint order: global, body (21), jaw, left eye, right eye, left hand (15), right hand (15)
+        rotvec = np.concatenate(
+            [person.global_orient_world[None], person.body_pose, person.jaw_pose[None], person.leye_pose[None],
+             person.reye_pose[None], person.left_hand_pose, person.right_hand_pose]
+        )
+        track.frame_indices.append(index)
+        track.timestamps.append(timestamp)
+        track.rotvec.append(rotvec.astype(np.float32))
+        track.betas.append(person.betas)
+        track.expression.append(person.expression)
+        track.transl.append(person.transl_world)
+        track.head_position.append(person.head_position_world)
+        self.dirty.add(person.track_id)
+        self.meshes_seen |= person.vertices is not None
+
+    def _maybe_keep_glb_frame(self, result: FrameResult) -> None:
+        if self.faces is None or not result.people or result.people[0].vertices is None:
+            return
+        chosen = result.index == self.glb_frame if self.glb_frame is not None else (
+            self._glb_people is None or result.num_people > len(self._glb_people)
+        )
+        if chosen:
+            self._glb_people = [(p.track_id, p.vertices.copy()) for p in result.people]
+            self._glb_index = result.index
+
+    # ------------------------------------------------------------------ writing
+    def flush(self) -> None:
+        """Rewrite the per-track npz files that changed, the intrinsics and the point cloud."""
+        for track_id in sorted(self.dirty):
+            self.files[f"track_{track_id}"] = self._write_track(track_id)
+        self.dirty.clear()
+        self._write_json("intrinsics", "intrinsics.json", {"width": self.image_size[0] if self.image_size else None,
+                                                          "height": self.image_size[1] if self.image_size else None,
+                                                          "frames": self.intrinsics})
+        if len(self.points.points):
+            self.files["scene"] = self._atomic(self.out_dir / "scene.ply", self._ply_bytes())
+
+    def _write_track(self, track_id: int) -> Path:
+        t = self.tracks[track_id]
+        rotvec = np.stack(t.rotvec)  # (N, 55, 3)
+        betas = np.stack(t.betas)
+        n = len(rotvec)
+        arrays: dict[str, Any] = {
+            "poses": rotvec.reshape(n, 165),
+            "betas": np.median(betas, axis=0).astype(np.float32),
+            "betas_per_frame": betas,
+            "num_betas": np.int32(betas.shape[1]),
+            "gender": np.array("neutral"),
+            "surface_model_type": np.array("smplx"),
+            "mocap_frame_rate": np.float32(self.fps or 0.0),
+            "global_orient": rotvec[:, 0],
+            "body_pose": rotvec[:, 1:22].reshape(n, 63),
+            "jaw_pose": rotvec[:, 22],
+            "leye_pose": rotvec[:, 23],
+            "reye_pose": rotvec[:, 24],
+            "left_hand_pose": rotvec[:, 25:40].reshape(n, 45),
+            "right_hand_pose": rotvec[:, 40:55].reshape(n, 45),
+            "expression": np.stack(t.expression),
+            "head_position": np.stack(t.head_position),
+            "frame_indices": np.asarray(t.frame_indices, np.int64),
+            "timestamps": np.asarray(t.timestamps, np.float64),
+            "track_id": np.int64(track_id),
+            "world_frame": np.array("first camera, OpenCV axes (x right, y down, z forward), metres"),
+        }
+        if all(tr is not None for tr in t.transl):
+            arrays["trans"] = arrays["transl"] = np.stack(t.transl)
+        (self.out_dir / "smplx").mkdir(exist_ok=True)
+        path = self.out_dir / "smplx" / f"track_{track_id:03d}.npz"
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(path)
+        return path
+
+    def _ply_bytes(self) -> bytes:
+        import trimesh
+
+        cloud = trimesh.PointCloud(self.points.points, colors=self.points.colours)
+        return cloud.export(file_type="ply")
+
+    def _write_glb(self) -> Path | None:
+        import trimesh
+
+        if self._glb_people is None:
+            return None
+        scene = trimesh.Scene()
+        for track_id, vertices in self._glb_people:
+            colour = np.append(track_colour(track_id), 255)
+            mesh = trimesh.Trimesh(vertices, self.faces, vertex_colors=np.tile(colour, (len(vertices), 1)), process=False)
+            scene.add_geometry(mesh, geom_name=f"track_{track_id}", node_name=f"track_{track_id}")
+        return self._atomic(self.out_dir / "people.glb", scene.export(file_type="glb"))
+
+    def _write_json(self, key: str, name: str, data: dict) -> None:
+        self.files[key] = self._atomic(self.out_dir / name, json.dumps(data, indent=1).encode())
+
+    @staticmethod
+    def _atomic(path: Path, data: bytes) -> Path:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        return path
+
+    def close(self) -> dict[str, Path]:
+        """Finish every file; returns ``{kind: path}`` of what was written. Safe to call twice."""
+        if self._closed:
+            return dict(self.files)
+        self._closed = True
+        self._tum.close()
+        self.flush()
+        notes = []
+        glb = self._write_glb() if self.faces is not None else None
+        if glb is not None:
+            self.files["glb"] = glb
+        elif not self.meshes_seen:
+            notes.append("no people.glb: no meshes (SMPL-X model file missing, or nobody detected)")
+        if self.tracks and not self.meshes_seen:
+            notes.append("SMPL-X 'trans' not written: it depends on the body model file (head_position is there)")
+        track_files = sorted((self.out_dir / "smplx").glob("track_*.npz")) if self.tracks else []
+        if track_files:
+            archive = self.out_dir / "smplx_tracks.zip"
+            tmp = archive.with_name(archive.name + ".tmp")
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+                for path in track_files:
+                    z.write(path, f"smplx/{path.name}")
+            tmp.replace(archive)
+            self.files["smplx"] = archive
+        summary = {
+            **self.metadata,
+            "frames": self.frames,
+            "fps": self.fps,
+            "tracks": {str(k): len(v.frame_indices) for k, v in sorted(self.tracks.items())},
+            "scene_points": int(len(self.points.points)),
+            "glb_frame": self._glb_index,
+            "files": {k: p.name for k, p in sorted(self.files.items()) if not k.startswith("track_")},
+            "npz_layout": NPZ_LAYOUT,
+            "notes": notes,
+        }
+        self._write_json("summary", "summary.json", summary)
+        return dict(self.files)
+
+    def __enter__(self) -> Exporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
