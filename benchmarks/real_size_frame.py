@@ -22,6 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from human3r_demo import Human3R, Human3RConfig  # noqa: E402
+from human3r_demo.checkpoints import calibrate_random_model  # noqa: E402
 from human3r_demo.preprocess import pad_to_square  # noqa: E402
 
 
@@ -35,6 +36,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--people", type=int, default=2,
+                        help="set the random detector so a frame shows about this many people (untrained, every head scores ~0.5)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -42,7 +45,9 @@ def main() -> None:
     config = Human3RConfig.from_variant(args.variant)
     t0 = time.perf_counter()
     torch.manual_seed(0)
-    model = Human3R(config).eval().to(args.device)
+    model = Human3R(config).eval()
+    calibrate_random_model(model, target_people=args.people)
+    model = model.to(args.device)
     print(f"{args.variant}: {model.num_parameters / 1e6:.0f} M parameters, built in {time.perf_counter() - t0:.1f} s, "
           f"peak RSS {peak_rss_gib():.2f} GiB, {torch.get_num_threads()} threads on {args.device}")
 

@@ -47,6 +47,7 @@ __all__ = [
     "HF_REPO",
     "LoadedCheckpoint",
     "TINY_RANDOM",
+    "calibrate_random_model",
     "download_checkpoint",
     "read_checkpoint",
     "tiny_random_config",
@@ -433,7 +434,7 @@ def load_model(
         )
         torch.manual_seed(seed)
         model = Human3R(config or tiny_random_config())
-        _calibrate_random_model(model)
+        calibrate_random_model(model)
         model.is_random, model.checkpoint_name = True, TINY_RANDOM
         return model.eval().to(device=device, dtype=dtype or torch.float32)
 
@@ -466,7 +467,7 @@ def load_model(
     return model.eval().to(device=device, dtype=dtype or torch.float32)
 
 
-def _calibrate_random_model(model: Human3R, target_people: float = 2.0) -> None:
+def calibrate_random_model(model: Human3R, target_people: int = 2) -> None:
     """Give the untrained smoke model well-formed (still meaningless) outputs.
 
     Untrained, every DINOv2 token scores about the same, so a frame would show either nobody or
@@ -487,7 +488,7 @@ def _calibrate_random_model(model: Human3R, target_people: float = 2.0) -> None:
         peaks = logits.reshape(1, 1, grid, grid)
         is_peak = torch.nn.functional.max_pool2d(peaks, 3, stride=1, padding=1) == peaks
         candidates = peaks[is_peak].sort(descending=True).values
-        k = min(int(target_people), len(candidates) - 1)
+        k = min(target_people, len(candidates) - 1)
         # a logit halfway between the k-th and (k+1)-th local maxima maps to the 0.3 threshold
         threshold_logit = torch.logit(torch.tensor(0.3))
         score_layer[2].bias.fill_(float(threshold_logit - (candidates[k - 1] + candidates[k]) / 2))

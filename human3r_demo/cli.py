@@ -2,13 +2,15 @@
 
 Streams the video through the model with a progress bar, writes the exports as it goes (see
 :mod:`human3r_demo.export`) and prints a summary. Errors are one clear line, never a traceback;
-Ctrl-C stops cleanly and leaves valid files.
+Ctrl-C stops after the current frame and leaves valid files (a second Ctrl-C aborts at once, still
+closing the files).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 import warnings
@@ -105,14 +107,18 @@ def _run(args: argparse.Namespace) -> int:
                       "random_weights": bool(getattr(model, "is_random", False)), "size": args.size},
         )
         tracks: set[int] = set()
+        stop = _StopOnInterrupt()
         bar = tqdm(total=total, unit="frame", disable=args.quiet, dynamic_ncols=True)
-        for frame in frames(source, subsample=args.subsample, max_frames=args.max_frames):
-            result = recon.process(frame.rgb, frame.index, frame.timestamp)
-            exporter.add(result)
-            tracks.update(result.track_ids)
-            done += 1
-            bar.update(1)
-            bar.set_postfix(people=result.num_people, tracks=len(tracks))
+        with stop:
+            for frame in frames(source, subsample=args.subsample, max_frames=args.max_frames):
+                result = recon.process(frame.rgb, frame.index, frame.timestamp)
+                exporter.add(result)
+                tracks.update(result.track_ids)
+                done += 1
+                bar.update(1)
+                bar.set_postfix(people=result.num_people, tracks=len(tracks))
+                if stop.requested:
+                    raise KeyboardInterrupt
         bar.close()
     except KeyboardInterrupt:
         files = exporter.close() if exporter is not None else {}
@@ -130,6 +136,25 @@ def _run(args: argparse.Namespace) -> int:
         f"wrote {', '.join(sorted(p.name for k, p in files.items() if not k.startswith('track_')))} to {args.out}"
     )
     return 0
+
+
+class _StopOnInterrupt:
+    """First Ctrl-C: finish the current frame, then stop. A second Ctrl-C aborts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __enter__(self) -> _StopOnInterrupt:
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous)
+        print("\nstopping after the current frame (Ctrl-C again to abort now)", file=sys.stderr)
 
 
 if __name__ == "__main__":
