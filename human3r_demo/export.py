@@ -40,8 +40,9 @@ import torch
 import torch.nn.functional as F
 
 from .results import FrameResult, Person
+from .viz.colors import track_colour
 
-__all__ = ["Exporter", "NPZ_LAYOUT", "track_colour"]
+__all__ = ["Exporter", "NPZ_LAYOUT"]
 
 NPZ_LAYOUT = {
     "poses": "(N, 165) axis-angle, AMASS/SMPL-X joint order: global(3) body(63) jaw(3) leye(3) reye(3) left hand(45) right hand(45); global orientation in the world frame",
@@ -55,14 +56,6 @@ NPZ_LAYOUT = {
     "frame_indices": "(N,) source frame index of each sample",
     "timestamps": "(N,) seconds in the source video (NaN where unknown)",
 }
-
-
-def track_colour(track_id: int) -> np.ndarray:
-    """A stable, distinct RGB colour (uint8) for a track id (golden-ratio hue steps)."""
-    import colorsys
-
-    hue = (track_id * 0.618033988749895) % 1.0
-    return (np.array(colorsys.hsv_to_rgb(hue, 0.65, 0.95)) * 255).astype(np.uint8)
 
 
 @dataclass

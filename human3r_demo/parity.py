@@ -176,6 +176,7 @@ class Fixture:
     root: Path
     prefix: str
     config: Human3RConfig
+    config_json: dict
     meta: dict
     state_dict: dict[str, Tensor]
     clip: dict[str, np.ndarray]
@@ -206,6 +207,7 @@ class Fixture:
             root=root,
             prefix=prefix,
             config=Human3RConfig.from_fixture(need("config.json")),
+            config_json=json.loads(need("config.json").read_text()),
             meta=json.loads(need("meta.json").read_text()),
             state_dict=load_file(str(need("state_dict.safetensors"))),
             clip=clip_arrays,
@@ -215,8 +217,8 @@ class Fixture:
         )
 
     def option(self, name: str, default):
-        config_json = json.loads((self.root / f"{self.prefix}_config.json").read_text())
-        for source in (self.meta, config_json, config_json.get("config", {})):
+        """A run option from the meta file (or the config file), else ``default``."""
+        for source in (self.meta, self.config_json, self.config_json.get("config", {})):
             if name in source:
                 return source[name]
         return default
