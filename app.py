@@ -1,19 +1,173 @@
-"""Gradio entry point (placeholder until the streaming Rerun app lands): shows the package status."""
+"""Human3R demo app: upload a video and watch people, scene and camera stream into a Rerun viewer.
 
+    python app.py [--model human3r_672S] [--device cuda]
+
+Also the entry point of the HuggingFace Space. The server honours GRADIO_SERVER_NAME and
+GRADIO_SERVER_PORT (default 127.0.0.1 and Gradio's port); the model can also come from
+HUMAN3R_MODEL. Nothing is fetched from the internet at start (no analytics, no share tunnel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
 import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
+import torch  # noqa: E402
+from gradio_rerun import Rerun  # noqa: E402
 
-import human3r_demo  # noqa: E402
+from human3r_demo.checkpoints import TINY_RANDOM, weights_availability  # noqa: E402
+from human3r_demo.live import MODEL_CHOICES, ModelCache, RunOptions, find_body_model, run_session  # noqa: E402
 
-with gr.Blocks(title="Human3R demo") as demo:
-    gr.Markdown(
-        f"# Human3R demo {human3r_demo.__version__}\n"
-        "The streaming app is under construction. Meanwhile use the Python API "
-        "(`human3r_demo.reconstruct`) or check parity with `python -m human3r_demo.parity`."
+try:  # on a HuggingFace ZeroGPU Space the GPU is lent per call
+    import spaces
+except ImportError:
+    spaces = None
+
+HERE = Path(__file__).resolve().parent
+EXAMPLES = sorted((HERE / "data" / "examples").glob("*.mp4"))
+SESSIONS = Path(tempfile.gettempdir()) / "human3r_demo_sessions"
+VIDEO_TYPES = [".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v"]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Human3R demo app")
+    parser.add_argument("--model", default=os.environ.get("HUMAN3R_MODEL", "human3r_672S"),
+                        help="default model: an official variant, a local .pth/.safetensors, or tiny-random")
+    parser.add_argument("--device", default=None, help="cpu | cuda (default: cuda if available)")
+    args, _ = parser.parse_known_args()
+    return args
+
+
+ARGS = parse_args()
+MODELS = ModelCache(ARGS.device)
+BODY, SMPLX_HELP = find_body_model()
+CHOICES = MODEL_CHOICES if ARGS.model in MODEL_CHOICES else [ARGS.model, *MODEL_CHOICES]
+
+
+# ---------------------------------------------------------------------- banners
+def model_banner(model: str) -> str:
+    """What people should know about the chosen model before they press Run."""
+    notes = []
+    if model == TINY_RANDOM:
+        notes.append(
+            "⚠️ **tiny-random is an untrained model with random weights.** Everything it shows — people, "
+            "meshes, scene points, cameras — is meaningless. Use it to try the interface, not to look at results."
+        )
+    else:
+        state, message = weights_availability(model)
+        if state == "unavailable":
+            notes.append(f"⚠️ **{message}** Choose **tiny-random** to try the interface.")
+        elif state == "download":
+            notes.append(f"⬇️ {message}")
+        if not torch.cuda.is_available():
+            notes.append(
+                "🐢 **No GPU here.** A real model runs at roughly 6–10 s per 512-px frame on a 2-core CPU "
+                "(human3r_672S; the L variants are slower). Keep clips short (set *max frames*), lower the "
+                "size, or pick human3r_672S."
+            )
+    if SMPLX_HELP:
+        notes.append(f"ℹ️ **No SMPL-X body model, so no meshes** (people still appear as head points). {SMPLX_HELP}")
+    return "\n\n".join(notes)
+
+
+def status_html(text: str, progress: float | None = None, error: str | None = None) -> str:
+    bar = f'<progress value="{progress:.3f}" max="1" style="width:100%"></progress>' if progress is not None else ""
+    err = f'<div class="h3r-error" style="color:#c0392b"><b>Error:</b> {html.escape(error)}</div>' if error else ""
+    return f'<div class="h3r-status">{html.escape(text)}</div>{bar}{err}'
+
+
+# ---------------------------------------------------------------------- running
+def _gpu_seconds(video, model, size, subsample, max_frames, *args, **kwargs) -> int:
+    """ZeroGPU time to ask for: about 0.2 s per frame plus loading, within the Space limits."""
+    frames = int(max_frames) if max_frames else 300
+    return int(min(300, 60 + 0.2 * frames / max(int(subsample or 1), 1)))
+
+
+def run(video, model, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
+        confidence_threshold, point_budget, accumulate, request: gr.Request):
+    """Stream one reconstruction: yields (viewer bytes, status, downloads) after every frame."""
+    if video is None:
+        raise gr.Error("Upload a video (or pick an example) first.")
+    session = SESSIONS / (request.session_hash if request and request.session_hash else "local")
+    shutil.rmtree(session, ignore_errors=True)  # one run per session is kept on disk
+    options = RunOptions(
+        model=model,
+        size=int(size),
+        subsample=max(int(subsample or 1), 1),
+        max_frames=int(max_frames) if max_frames else None,
+        use_ttt3r=bool(use_ttt3r),
+        reset_interval=int(reset_interval) if reset_interval else None,
+        detection_threshold=float(detection_threshold),
+        confidence_threshold=float(confidence_threshold),
+        point_budget=int(point_budget),
+        accumulate_points=bool(accumulate),
     )
+    for update in run_session(video, options, session / uuid.uuid4().hex[:8], MODELS, BODY, recording_id=str(uuid.uuid4())):
+        if update.error:
+            gr.Warning(update.error)
+        yield update.rrd, status_html(update.status, update.progress, update.error), [str(p) for p in update.files] or None
+
+
+if spaces is not None:
+    run = spaces.GPU(duration=_gpu_seconds)(run)
+
+
+def cleanup(request: gr.Request) -> None:
+    if request and request.session_hash:
+        shutil.rmtree(SESSIONS / request.session_hash, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------- layout
+with gr.Blocks(title="Human3R demo", delete_cache=(3600, 3600)) as demo:
+    gr.Markdown(
+        "# Human3R: everyone, everywhere, all at once\n"
+        "Upload a video: every person becomes a tracked SMPL-X body in a world-frame scene, with the camera "
+        "path, streamed into the 3D viewer while it is computed. Scrub the timeline to move through time."
+    )
+    banner = gr.Markdown(model_banner(ARGS.model), elem_id="h3r-banner")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=320):
+            video = gr.File(label="Video", file_types=VIDEO_TYPES, type="filepath", elem_id="h3r-video")
+            if EXAMPLES:
+                gr.Examples([[str(p)] for p in EXAMPLES], inputs=[video], label="Examples")
+            model = gr.Dropdown(CHOICES, value=ARGS.model, label="Model", allow_custom_value=True, elem_id="h3r-model")
+            with gr.Accordion("Options", open=False):
+                size = gr.Dropdown([512, 384, 320, 256, 224], value=512, label="Input size (long side, px)")
+                subsample = gr.Slider(1, 10, value=1, step=1, label="Use every N-th frame")
+                max_frames = gr.Number(value=0, precision=0, minimum=0, label="Max frames (0 = all)", elem_id="h3r-max-frames")
+                use_ttt3r = gr.Checkbox(value=True, label="TTT3R gated state update (better on long videos)")
+                reset_interval = gr.Number(value=100, precision=0, minimum=0, label="Reset the state every N frames (0 = never)")
+                detection_threshold = gr.Slider(0.05, 0.95, value=0.3, step=0.05, label="Head detection threshold")
+                confidence_threshold = gr.Slider(1.0, 10.0, value=2.0, step=0.25, label="Scene point confidence threshold")
+                point_budget = gr.Slider(1000, 100_000, value=20_000, step=1000, label="Scene points per frame")
+                accumulate = gr.Checkbox(value=False, label="Accumulate scene points over time")
+            with gr.Row():
+                run_button = gr.Button("Run", variant="primary", elem_id="h3r-run")
+                stop_button = gr.Button("Stop", variant="stop", elem_id="h3r-stop")
+            status = gr.HTML(status_html("Ready."), elem_id="h3r-status")
+            downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="h3r-downloads")
+        with gr.Column(scale=3):
+            viewer = Rerun(streaming=True, height=720, elem_id="h3r-viewer",
+                           panel_states={"time": "collapsed", "blueprint": "hidden", "selection": "hidden"})
+
+    model.change(model_banner, inputs=[model], outputs=[banner])
+    event = run_button.click(
+        run,
+        inputs=[video, model, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
+                confidence_threshold, point_budget, accumulate],
+        outputs=[viewer, status, downloads],
+    )
+    stop_button.click(lambda: status_html("Stopped."), outputs=[status], cancels=[event])
+    demo.unload(cleanup)
+
 
 if __name__ == "__main__":
-    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), ssr_mode=False)
+    demo.queue(default_concurrency_limit=1, max_size=16).launch(ssr_mode=False, allowed_paths=[str(HERE / "data" / "examples")])

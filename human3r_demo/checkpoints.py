@@ -51,6 +51,7 @@ __all__ = [
     "download_checkpoint",
     "read_checkpoint",
     "tiny_random_config",
+    "weights_availability",
 ]
 
 
@@ -93,10 +94,9 @@ def download_checkpoint(variant: str) -> Path:
     try:
         return Path(hf_hub_download(HF_REPO, filename))
     except LocalEntryNotFoundError:
-        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
         reason = (
             "the hub is set offline (HF_HUB_OFFLINE) and the file is not in the local cache"
-            if offline
+            if _hub_offline()
             else "the hub could not be reached and the file is not in the local cache"
         )
         raise CheckpointError(f"cannot get the {variant} weights from {where}: {reason}. {advice}") from None
@@ -104,6 +104,40 @@ def download_checkpoint(variant: str) -> Path:
         raise CheckpointError(f"cannot get the {variant} weights from {where}: {type(err).__name__}. {advice}") from None
     except OSError as err:  # network errors and a full disk are OSErrors
         raise CheckpointError(f"cannot get the {variant} weights from {where}: {err}. {advice}") from None
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def _variant(name: str) -> str | None:
+    key = name.removesuffix(".pth")
+    if key in VARIANTS:
+        return key
+    return f"human3r_{key}" if f"human3r_{key}" in VARIANTS else None
+
+
+def weights_availability(name: str) -> tuple[str, str]:
+    """Whether ``load_model(name)`` can get its weights, without downloading anything.
+
+    Returns ``(state, message)``, ``state`` one of ``"ready"`` (local file, cached, or tiny-random),
+    ``"download"`` (not cached; the first load downloads it) and ``"unavailable"``.
+    """
+    if name == TINY_RANDOM or Path(name).is_file():
+        return "ready", ""
+    variant = _variant(name)
+    if variant is None:
+        return "unavailable", f"{name!r} is neither an official variant nor an existing file."
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(HF_REPO, f"{variant}.pth"), str):
+        return "ready", ""
+    if _hub_offline():
+        return "unavailable", (
+            f"the {variant} weights are not in the local HuggingFace cache and the hub is offline "
+            f"(HF_HUB_OFFLINE), so this model cannot run here."
+        )
+    return "download", f"the {variant} weights (3-5 GB) will be downloaded from huggingface.co/{HF_REPO} on the first run."
 
 
 # ---------------------------------------------------------------------- safe unpickling
@@ -438,8 +472,7 @@ def load_model(
         model.is_random, model.checkpoint_name = True, TINY_RANDOM
         return model.eval().to(device=device, dtype=dtype or torch.float32)
 
-    key = name.removesuffix(".pth")
-    variant = key if key in VARIANTS else (f"human3r_{key}" if f"human3r_{key}" in VARIANTS else None)
+    variant = _variant(name)
     if variant is not None and not Path(name).exists():
         path = download_checkpoint(variant)
     elif Path(name).exists():

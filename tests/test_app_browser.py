@@ -1,0 +1,139 @@
+"""The real app in headless Chromium: offline start, tiny-random, a bad upload, a full run.
+
+Needs Debian's chromium (apt-get install chromium); Playwright drives it through
+executable_path, never its own browser download.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+ARTIFACTS = REPO / "artifacts"
+
+pytestmark = pytest.mark.browser
+
+
+def require_browser() -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("HUMAN3R_REQUIRE_BROWSER") == "1":
+            pytest.fail("HUMAN3R_REQUIRE_BROWSER=1 but Debian's chromium is not installed")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(smplx_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    require_browser()
+    port = free_port()
+    hf_home = tmp_path_factory.mktemp("hf_empty")
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), HF_HUB_OFFLINE="1", HF_HOME=str(hf_home),
+               HUMAN3R_SMPLX_DIR=str(smplx_dir), GRADIO_ANALYTICS_ENABLED="False")
+    env.pop("HUMAN3R_MODEL", None)  # the default (human3r_672S), whose weights are not available here
+    log = open(tmp_path_factory.mktemp("applog") / "app.log", "w")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    import urllib.request
+
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"the app exited: {Path(log.name).read_text()[-2000:]}")
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the app did not start within 120 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+def test_the_app_streams_a_reconstruction_into_rerun(app_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        ready = []
+        page.on("console", lambda m: ready.append(m.text) if "Rerun viewer ready" in m.text else None)
+        page.goto(app_url, wait_until="load", timeout=60_000)
+        page.wait_for_selector("#h3r-banner", timeout=30_000)
+
+        # the default model's weights cannot be had offline: the app says so and offers tiny-random
+        banner = page.inner_text("#h3r-banner")
+        assert "hub is offline" in banner and "tiny-random" in banner
+
+        model = page.locator("#h3r-model input")
+        model.click()
+        model.fill("tiny-random")
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.querySelector('#h3r-banner').innerText.includes('untrained model')", timeout=20_000)
+
+        upload = page.locator("#h3r-video input[type=file]")
+        # a text file named .mp4: a clear error, and the app keeps serving
+        fake = tmp_path / "not_a_video.mp4"
+        fake.write_text("this is not a video")
+        upload.set_input_files(str(fake))
+        page.wait_for_timeout(1000)
+        page.click("#h3r-run")
+        page.wait_for_function("document.querySelector('#h3r-status').innerText.includes('Error')", timeout=60_000)
+        assert "not_a_video.mp4 is not a readable video" in page.inner_text("#h3r-status")
+
+        page.locator("#h3r-video button[aria-label='Clear']").first.click()  # remove the bad upload
+        upload.set_input_files(str(REPO / "data" / "examples" / "synthetic_shapes.mp4"))
+        page.wait_for_timeout(1000)
+        page.click("#h3r-run")
+        seen_partial = False
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            status = page.inner_text("#h3r-status")
+            seen_partial |= "Frame " in status and " of 12" in status
+            if status.startswith("Done"):
+                break
+            page.wait_for_timeout(250)
+        assert status.startswith("Done: 12 frame(s)"), status
+        assert seen_partial, "the status line never reported frame progress"
+
+        # the viewer is there and rendering
+        page.wait_for_function("!!document.querySelector('#h3r-viewer canvas')", timeout=30_000)
+        deadline = time.monotonic() + 30
+        while not ready and time.monotonic() < deadline:
+            page.wait_for_timeout(500)
+        assert ready, "the Rerun viewer never reported ready"
+
+        # downloads are offered and not empty
+        links = page.locator("#h3r-downloads a[download], #h3r-downloads a[href*='file=']")
+        hrefs = {links.nth(i).get_attribute("href") for i in range(links.count())}
+        names = page.inner_text("#h3r-downloads")
+        for name in ("recording", "smplx_tracks", "scene", "cameras_tum", "people"):
+            assert name in names, names
+        assert len(hrefs) >= 5
+        for href in hrefs:
+            response = page.request.get(href if href.startswith("http") else app_url.rstrip("/") + href)
+            assert response.ok and len(response.body()) > 0, href
+        page.wait_for_timeout(6000)  # let the viewer draw the last frames
+        page.screenshot(path=str(ARTIFACTS / "app_screenshot.png"), full_page=True)
+        browser.close()
