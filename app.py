@@ -24,6 +24,7 @@ import torch  # noqa: E402
 from gradio_rerun import Rerun  # noqa: E402
 
 from human3r_demo.checkpoints import TINY_RANDOM, weights_availability  # noqa: E402
+from human3r_demo.io import SourceError, probe  # noqa: E402
 from human3r_demo.live import MODEL_CHOICES, ModelCache, RunOptions, find_body_model, run_session  # noqa: E402
 
 try:  # on a HuggingFace ZeroGPU Space the GPU is lent per call
@@ -86,9 +87,15 @@ def status_html(text: str, progress: float | None = None, error: str | None = No
 
 # ---------------------------------------------------------------------- running
 def _gpu_seconds(video, model, size, subsample, max_frames, *args, **kwargs) -> int:
-    """ZeroGPU time to ask for: about 0.2 s per frame plus loading, within the Space limits."""
-    frames = int(max_frames) if max_frames else 300
-    return int(min(300, 60 + 0.2 * frames / max(int(subsample or 1), 1)))
+    """ZeroGPU time to ask for: about 0.2 s per frame of this clip plus loading, within the Space limits."""
+    try:
+        frames = probe(video).num_frames or 300
+    except SourceError:
+        frames = 1  # the run will stop at once with the error
+    frames = -(-frames // max(int(subsample or 1), 1))
+    if max_frames:
+        frames = min(frames, int(max_frames))
+    return int(min(300, 60 + 0.2 * frames))
 
 
 def run(video, model, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,

@@ -24,7 +24,6 @@ from torch import Tensor
 
 SMPLX_FILENAME = "SMPLX_NEUTRAL.npz"
 HEAD_JOINT = 15  # index of 'head' in smplx.joint_names.JOINT_NAMES
-NUM_JOINTS_OUT = 127  # 55 skeleton joints + 21 extra vertex joints + 51 face landmarks
 ENV_VAR = "HUMAN3R_SMPLX_DIR"
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "data" / "body_models"
 

@@ -24,8 +24,6 @@ from torch import Tensor
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-MIN_FRAME_SIDE = 16
-
 
 @dataclass
 class FrameViews:

@@ -17,7 +17,6 @@ The module holds no per-sequence data: the recurrent state is passed in and retu
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -229,7 +228,3 @@ class Human3R(nn.Module):
         """Number of unique parameters (aliases counted once)."""
         return sum(p.numel() for p in self.parameters())
 
-
-def module_state_dict(model: Human3R) -> OrderedDict[str, Tensor]:
-    """The state dict under this implementation's module names (no aliases)."""
-    return nn.Module.state_dict(model)
