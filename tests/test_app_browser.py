@@ -7,8 +7,6 @@ executable_path, never its own browser download.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,27 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import CHROMIUM, FLAGS, free_port, require_browser, wait_until_serving
 from tests.conftest import REPO
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 ARTIFACTS = REPO / "artifacts"
 
 pytestmark = pytest.mark.browser
-
-
-def require_browser() -> None:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("HUMAN3R_REQUIRE_BROWSER") == "1":
-            pytest.fail("HUMAN3R_REQUIRE_BROWSER=1 but Debian's chromium is not installed")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -50,20 +33,7 @@ def app_url(smplx_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     log = open(tmp_path_factory.mktemp("applog") / "app.log", "w")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    import urllib.request
-
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"the app exited: {Path(log.name).read_text()[-2000:]}")
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("the app did not start within 120 s")
+    wait_until_serving(url, proc, 120, f"the app (log: {log.name})")
     yield url
     proc.terminate()
     proc.wait(timeout=30)

@@ -6,14 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.browser import CHROMIUM, FLAGS, free_port, require_browser, wait_until_serving
 from tests.conftest import REPO
-from tests.test_app_browser import CHROMIUM, FLAGS, free_port, require_browser
 
 pytestmark = pytest.mark.browser
 
@@ -35,16 +33,7 @@ def lab_url(smplx_dir: Path, tmp_path_factory: pytest.TempPathFactory):
         cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/lab"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("JupyterLab did not start within 90 s")
+    wait_until_serving(url, proc, 90, "JupyterLab")
     yield url
     proc.terminate()
     proc.wait(timeout=30)
