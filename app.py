@@ -70,9 +70,9 @@ def model_banner(model: str) -> str:
             notes.append(f"⬇️ {message}")
         if not torch.cuda.is_available():
             notes.append(
-                "🐢 **No GPU here.** A real model runs at roughly 6–10 s per 512-px frame on a 2-core CPU "
-                "(human3r_672S; the L variants are slower). Keep clips short (set *max frames*), lower the "
-                "size, or pick human3r_672S."
+                "🐢 **No GPU here.** On a 2-core CPU a real model takes about 5 s (human3r_672S) to 19 s "
+                "(human3r_896L) per 512-px frame. Keep clips short (set *max frames*), lower the size, or "
+                "pick human3r_672S."
             )
     if SMPLX_HELP:
         notes.append(f"ℹ️ **No SMPL-X body model, so no meshes** (people still appear as head points). {SMPLX_HELP}")
