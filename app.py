@@ -23,9 +23,11 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 from gradio_rerun import Rerun  # noqa: E402
 
-from human3r_demo.checkpoints import TINY_RANDOM, weights_availability  # noqa: E402
-from human3r_demo.io import SourceError, probe  # noqa: E402
-from human3r_demo.live import MODEL_CHOICES, ModelCache, RunOptions, find_body_model, run_session  # noqa: E402
+from human3r_demo.app_engine import MODEL_CHOICES, find_body_model, run_upload  # noqa: E402
+from human3r_demo.checkpoints import TINY_RANDOM, availability  # noqa: E402
+from human3r_demo.io import SourceError, expected_count, probe  # noqa: E402
+from human3r_demo.options import OptionsError, RunOptions  # noqa: E402
+from human3r_demo.session import ModelCache  # noqa: E402
 
 try:  # on a HuggingFace ZeroGPU Space the GPU is lent per call
     import spaces
@@ -33,6 +35,7 @@ except ImportError:
     spaces = None
 
 HERE = Path(__file__).resolve().parent
+DEFAULTS = RunOptions()
 EXAMPLES = sorted((HERE / "data" / "examples").glob("*.mp4"))
 SESSIONS = Path(tempfile.gettempdir()) / "human3r_demo_sessions"
 VIDEO_TYPES = [".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v"]
@@ -40,7 +43,7 @@ VIDEO_TYPES = [".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v"]
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Human3R demo app")
-    parser.add_argument("--model", default=os.environ.get("HUMAN3R_MODEL", "human3r_672S"),
+    parser.add_argument("--model", default=os.environ.get("HUMAN3R_MODEL", DEFAULTS.model),
                         help="default model: an official variant, a local .pth/.safetensors, or tiny-random")
     parser.add_argument("--device", default=None, help="cpu | cuda (default: cuda if available)")
     args, _ = parser.parse_known_args()
@@ -48,7 +51,7 @@ def parse_args() -> argparse.Namespace:
 
 
 ARGS = parse_args()
-MODELS = ModelCache(ARGS.device)
+MODELS = ModelCache()
 BODY, SMPLX_HELP = find_body_model()
 CHOICES = MODEL_CHOICES if ARGS.model in MODEL_CHOICES else [ARGS.model, *MODEL_CHOICES]
 
@@ -63,7 +66,7 @@ def model_banner(model: str) -> str:
             "meshes, scene points, cameras — is meaningless. Use it to try the interface, not to look at results."
         )
     else:
-        state, message = weights_availability(model)
+        state, message = availability(model)
         if state == "unavailable":
             notes.append(f"⚠️ **{message}** Choose **tiny-random** to try the interface.")
         elif state == "download":
@@ -92,32 +95,34 @@ def _gpu_seconds(video, model, size, subsample, max_frames, *args, **kwargs) -> 
         frames = probe(video).num_frames or 300
     except SourceError:
         frames = 1  # the run will stop at once with the error
-    frames = -(-frames // max(int(subsample or 1), 1))
-    if max_frames:
-        frames = min(frames, int(max_frames))
+    frames = expected_count(frames, max(int(subsample or 1), 1), int(max_frames) if max_frames else None)
     return int(min(300, 60 + 0.2 * frames))
 
 
 def run(video, model, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
-        confidence_threshold, point_budget, accumulate, request: gr.Request):
+        confidence_threshold, viewer_points, accumulate, request: gr.Request):
     """Stream one reconstruction: yields (viewer bytes, status, downloads) after every frame."""
     if video is None:
         raise gr.Error("Upload a video (or pick an example) first.")
     session = SESSIONS / (request.session_hash if request and request.session_hash else "local")
     shutil.rmtree(session, ignore_errors=True)  # one run per session is kept on disk
-    options = RunOptions(
-        model=model,
-        size=int(size),
-        subsample=max(int(subsample or 1), 1),
-        max_frames=int(max_frames) if max_frames else None,
-        use_ttt3r=bool(use_ttt3r),
-        reset_interval=int(reset_interval) if reset_interval else None,
-        detection_threshold=float(detection_threshold),
-        confidence_threshold=float(confidence_threshold),
-        point_budget=int(point_budget),
-        accumulate_points=bool(accumulate),
-    )
-    for update in run_session(video, options, session / uuid.uuid4().hex[:8], MODELS, BODY, recording_id=str(uuid.uuid4())):
+    try:
+        options = DEFAULTS.replace(
+            model=model,
+            device=ARGS.device or DEFAULTS.device,
+            size=int(size),
+            subsample=int(subsample or 1),
+            max_frames=int(max_frames) if max_frames else None,
+            use_ttt3r=bool(use_ttt3r),
+            reset_interval=int(reset_interval) if reset_interval else None,
+            detection_threshold=float(detection_threshold),
+            confidence_threshold=float(confidence_threshold),
+            viewer_points=int(viewer_points),
+            accumulate_points=bool(accumulate),
+        )
+    except (OptionsError, TypeError, ValueError) as err:
+        raise gr.Error(str(err)) from None
+    for update in run_upload(video, options, session / uuid.uuid4().hex[:8], MODELS, BODY, recording_id=str(uuid.uuid4())):
         if update.error:
             gr.Warning(update.error)
         yield update.rrd, status_html(update.status, update.progress, update.error), [str(p) for p in update.files] or None
@@ -147,15 +152,18 @@ with gr.Blocks(title="Human3R demo", delete_cache=(3600, 3600)) as demo:
                 gr.Examples([[str(p)] for p in EXAMPLES], inputs=[video], label="Examples")
             model = gr.Dropdown(CHOICES, value=ARGS.model, label="Model", allow_custom_value=True, elem_id="h3r-model")
             with gr.Accordion("Options", open=False):
-                size = gr.Dropdown([512, 384, 320, 256, 224], value=512, label="Input size (long side, px)")
-                subsample = gr.Slider(1, 10, value=1, step=1, label="Use every N-th frame")
+                size = gr.Dropdown([512, 384, 320, 256, 224], value=DEFAULTS.size, label="Input size (long side, px)")
+                subsample = gr.Slider(1, 10, value=DEFAULTS.subsample, step=1, label="Use every N-th frame")
                 max_frames = gr.Number(value=0, precision=0, minimum=0, label="Max frames (0 = all)", elem_id="h3r-max-frames")
-                use_ttt3r = gr.Checkbox(value=True, label="TTT3R gated state update (better on long videos)")
-                reset_interval = gr.Number(value=100, precision=0, minimum=0, label="Reset the state every N frames (0 = never)")
-                detection_threshold = gr.Slider(0.05, 0.95, value=0.3, step=0.05, label="Head detection threshold")
-                confidence_threshold = gr.Slider(1.0, 10.0, value=2.0, step=0.25, label="Scene point confidence threshold")
-                point_budget = gr.Slider(1000, 100_000, value=20_000, step=1000, label="Scene points per frame")
-                accumulate = gr.Checkbox(value=False, label="Accumulate scene points over time")
+                use_ttt3r = gr.Checkbox(value=DEFAULTS.use_ttt3r, label="TTT3R gated state update (better on long videos)")
+                reset_interval = gr.Number(value=DEFAULTS.reset_interval, precision=0, minimum=0,
+                                           label="Reset the state every N frames (0 = never)")
+                detection_threshold = gr.Slider(0.05, 0.95, value=DEFAULTS.detection_threshold, step=0.05,
+                                                label="Head detection threshold")
+                confidence_threshold = gr.Slider(1.0, 10.0, value=DEFAULTS.confidence_threshold, step=0.25,
+                                                 label="Scene point confidence threshold")
+                viewer_points = gr.Slider(1000, 100_000, value=DEFAULTS.viewer_points, step=1000, label="Scene points per frame (viewer)")
+                accumulate = gr.Checkbox(value=DEFAULTS.accumulate_points, label="Accumulate scene points over time")
             with gr.Row():
                 run_button = gr.Button("Run", variant="primary", elem_id="h3r-run")
                 stop_button = gr.Button("Stop", variant="stop", elem_id="h3r-stop")
@@ -169,7 +177,7 @@ with gr.Blocks(title="Human3R demo", delete_cache=(3600, 3600)) as demo:
     event = run_button.click(
         run,
         inputs=[video, model, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
-                confidence_threshold, point_budget, accumulate],
+                confidence_threshold, viewer_points, accumulate],
         outputs=[viewer, status, downloads],
     )
     stop_button.click(lambda: status_html("Stopped."), outputs=[status], cancels=[event])

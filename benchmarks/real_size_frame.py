@@ -21,9 +21,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from human3r_demo import Human3R, Human3RConfig  # noqa: E402
-from human3r_demo.checkpoints import calibrate_random_model  # noqa: E402
-from human3r_demo.preprocess import pad_to_square  # noqa: E402
+from human3r_demo import Human3RConfig  # noqa: E402
+from human3r_demo.checkpoints.random_init import build_random_model  # noqa: E402
+from human3r_demo.model.square_view import pad_to_square  # noqa: E402
 
 
 def peak_rss_gib() -> float:
@@ -44,10 +44,7 @@ def main() -> None:
 
     config = Human3RConfig.from_variant(args.variant)
     t0 = time.perf_counter()
-    torch.manual_seed(0)
-    model = Human3R(config).eval()
-    calibrate_random_model(model, target_people=args.people)
-    model = model.to(args.device)
+    model = build_random_model(config, device=args.device, target_people=args.people)
     print(f"{args.variant}: {model.num_parameters / 1e6:.0f} M parameters, built in {time.perf_counter() - t0:.1f} s, "
           f"peak RSS {peak_rss_gib():.2f} GiB, {torch.get_num_threads()} threads on {args.device}")
 
@@ -59,7 +56,9 @@ def main() -> None:
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         start = time.perf_counter()
-        out, state = model.step(image, image_mhmr, state)
+        with torch.inference_mode():
+            out = model(image, image_mhmr, state)
+        state = out.state
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)

@@ -8,29 +8,37 @@
 """
 
 from .body import BodyModel, BodyModelNotFound
-from .checkpoints import CheckpointError, load_model
+from .checkpoints import CheckpointError, load_model, to_official_state_dict
 from .config import ConfigError, Human3RConfig
+from .device import DeviceError
 from .io import SourceError, frames
 from .model import Human3R, Human3ROutput, RecurrentState
+from .options import OptionsError, RunOptions
 from .results import FrameResult, Person
+from .session import Session
 from .stream import Reconstructor, reconstruct
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "BodyModel",
     "BodyModelNotFound",
     "CheckpointError",
     "ConfigError",
+    "DeviceError",
     "FrameResult",
     "Human3R",
     "Human3RConfig",
     "Human3ROutput",
+    "OptionsError",
     "Person",
     "Reconstructor",
     "RecurrentState",
+    "RunOptions",
+    "Session",
     "SourceError",
     "frames",
     "load_model",
     "reconstruct",
+    "to_official_state_dict",
 ]

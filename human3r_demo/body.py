@@ -7,6 +7,9 @@ head by the global orientation, and moved so the head joint lands on the predict
 
     V_cam = R0 (V - J_head) + t_head
 
+Adapted from fanegg/Human3R@e313921 ``src/dust3r/utils/smpl_layer.py`` (``SMPL_Layer`` with
+``person_center='head'``); ARCHITECTURE.md 10.3.
+
 The licensed model file is needed only for meshes; everything else runs without it.
 Only the ``.npz`` release of SMPL-X is supported (the ``.pkl`` one needs ``chumpy``).
 """
@@ -22,8 +25,9 @@ import roma
 import torch
 from torch import Tensor
 
+from .smplx_layout import HEAD_JOINT, PELVIS_JOINT, ROTATION_SLICES
+
 SMPLX_FILENAME = "SMPLX_NEUTRAL.npz"
-HEAD_JOINT = 15  # index of 'head' in smplx.joint_names.JOINT_NAMES
 ENV_VAR = "HUMAN3R_SMPLX_DIR"
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "data" / "body_models"
 
@@ -115,25 +119,16 @@ class BodyModel:
         device = self.layer.v_template.device
         rotvec, betas, expression, head_transl = (t.to(device, torch.float32) for t in (rotvec, betas, expression, head_transl))
         zeros = torch.zeros(n, 3, device=device)
-        out = self.layer(
-            betas=betas,
-            global_orient=zeros,
-            body_pose=rotvec[:, 1:22].flatten(1),
-            left_hand_pose=rotvec[:, 22:37].flatten(1),
-            right_hand_pose=rotvec[:, 37:52].flatten(1),
-            jaw_pose=rotvec[:, 52],
-            leye_pose=zeros,
-            reye_pose=zeros,
-            expression=expression,
-        )
-        R0 = roma.rotvec_to_rotmat(rotvec[:, 0])[:, None]  # (n, 1, 3, 3)
-        root = out.joints[:, :1]
+        pose = {name: rotvec[:, sl].flatten(1) for name, sl in ROTATION_SLICES.items() if name != "global_orient"}
+        out = self.layer(betas=betas, global_orient=zeros, leye_pose=zeros, reye_pose=zeros, expression=expression, **pose)
+        R0 = roma.rotvec_to_rotmat(rotvec[:, ROTATION_SLICES["global_orient"].start])[:, None]  # (n, 1, 3, 3)
+        root = out.joints[:, PELVIS_JOINT : PELVIS_JOINT + 1]
         joints = (R0 @ (out.joints - root).unsqueeze(-1)).squeeze(-1)
         vertices = (R0 @ (out.vertices - root).unsqueeze(-1)).squeeze(-1)
         head = joints[:, HEAD_JOINT : HEAD_JOINT + 1]
         joints = joints - head + head_transl[:, None]
         vertices = vertices - head + head_transl[:, None]
-        return BodyMeshes(vertices=vertices, joints=joints, pelvis=joints[:, 0], rest_pelvis=root[:, 0])
+        return BodyMeshes(vertices=vertices, joints=joints, pelvis=joints[:, PELVIS_JOINT], rest_pelvis=root[:, 0])
 
     @staticmethod
     def standard_transl(pelvis: Tensor, rest_pelvis: Tensor) -> Tensor:

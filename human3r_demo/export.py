@@ -37,9 +37,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from .options import RunOptions
 from .results import FrameResult, Person
+from .run_folder import RUN_MARKER
+from .scene import PointReservoir
+from .smplx_layout import AMASS_SLICES, human3r_to_smplx
 from .viz.colors import track_colour
 
 __all__ = ["Exporter", "NPZ_LAYOUT"]
@@ -69,33 +72,6 @@ class _Track:
     head_position: list[np.ndarray] = field(default_factory=list)
 
 
-class _PointReservoir:
-    """Uniform sample (without replacement) of at most ``budget`` points from a stream.
-
-    Every point gets a random key; the kept points are those with the smallest keys, which is a
-    uniform sample of everything seen, in memory proportional to the budget.
-    """
-
-    def __init__(self, budget: int, seed: int = 0) -> None:
-        self.budget = budget
-        self.rng = np.random.default_rng(seed)
-        self.points = np.empty((0, 3), np.float32)
-        self.colours = np.empty((0, 3), np.uint8)
-        self.keys = np.empty(0, np.float64)
-
-    def add(self, points: np.ndarray, colours: np.ndarray) -> None:
-        keys = self.rng.random(len(points))
-        if len(self.keys) >= self.budget:
-            entering = keys < self.keys.max()
-            points, colours, keys = points[entering], colours[entering], keys[entering]
-        self.points = np.concatenate([self.points, points])
-        self.colours = np.concatenate([self.colours, colours])
-        self.keys = np.concatenate([self.keys, keys])
-        if len(self.keys) > self.budget:
-            keep = np.argpartition(self.keys, self.budget - 1)[: self.budget]
-            self.points, self.colours, self.keys = self.points[keep], self.colours[keep], self.keys[keep]
-
-
 class Exporter:
     """Writes the exports of a run incrementally (see the module docstring for the files).
 
@@ -104,13 +80,8 @@ class Exporter:
         fps: frame rate of the *exported* frames (source fps / subsample); used for timestamps when
             the source has none, and stored in the SMPL-X files.
         faces: (F, 3) SMPL-X faces for the GLB (``BodyModel.faces``); ``None``: no GLB.
-        point_budget: most points kept in ``scene.ply``.
-        confidence_threshold: keep scene points with confidence above this (the reference's viewer
-            uses 1.5 by default and 2 in its examples).
-        mask_threshold: pixels with human-mask probability above this are people, not scene.
-        mask_dilation: grow the people mask by this many pixels before removing it (edges bleed).
-        glb_frame: source frame index whose meshes go into ``people.glb``; ``None``: the frame with
-            the most people.
+        options: the run's options (``scene_points``, ``glb_frame``); the scene points themselves are
+            each frame's :attr:`~human3r_demo.results.FrameResult.scene_mask`, the viewer's filter.
         flush_every: rewrite the npz/json/ply files every this many frames.
     """
 
@@ -120,31 +91,23 @@ class Exporter:
         *,
         fps: float | None = None,
         faces: np.ndarray | None = None,
-        point_budget: int = 2_000_000,
-        confidence_threshold: float = 2.0,
-        mask_threshold: float = 0.1,
-        mask_dilation: int = 10,
-        glb_frame: int | None = None,
+        options: RunOptions | None = None,
         flush_every: int = 25,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        if point_budget < 1:
-            raise ValueError(f"point_budget must be positive, got {point_budget}")
+        options = options or RunOptions()
         if flush_every < 1:
             raise ValueError(f"flush_every must be positive, got {flush_every}")
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.fps = fps
         self.faces = faces
-        self.confidence_threshold = confidence_threshold
-        self.mask_threshold = mask_threshold
-        self.mask_dilation = mask_dilation
-        self.glb_frame = glb_frame
+        self.glb_frame = options.glb_frame
         self.flush_every = flush_every
         self.metadata = dict(metadata or {})
         self.tracks: dict[int, _Track] = {}
         self.dirty: set[int] = set()
-        self.points = _PointReservoir(point_budget)
+        self.points = PointReservoir(options.scene_points)
         self.intrinsics: list[dict[str, float]] = []
         self.image_size: tuple[int, int] | None = None
         self.frames = 0
@@ -194,23 +157,12 @@ class Exporter:
         )
 
     def _add_scene_points(self, result: FrameResult) -> None:
-        people = result.human_mask > self.mask_threshold
-        if self.mask_dilation > 0 and people.any():
-            r = self.mask_dilation
-            yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
-            disk = torch.from_numpy((xx**2 + yy**2 <= r * r).astype(np.float32))[None, None]
-            grown = F.conv2d(torch.from_numpy(people.astype(np.float32))[None, None], disk, padding=r)
-            people = grown[0, 0].numpy() > 0
-        keep = (result.confidence > self.confidence_threshold) & ~people & np.isfinite(result.points).all(-1)
-        self.points.add(result.points[keep], result.image[keep])
+        self.points.add(*result.scene_points)
 
     def _add_person(self, person: Person, index: int, timestamp: float) -> None:
         track = self.tracks.setdefault(person.track_id, _Track())
-        # SMPL-X joint order: global, body (21), jaw, left eye, right eye, left hand (15), right hand (15)
-        rotvec = np.concatenate(
-            [person.global_orient_world[None], person.body_pose, person.jaw_pose[None], person.leye_pose[None],
-             person.reye_pose[None], person.left_hand_pose, person.right_hand_pose]
-        )
+        rotvec = human3r_to_smplx(person.rotvec)  # SMPL-X / AMASS joint order, eyes zero
+        rotvec[AMASS_SLICES["global_orient"]] = person.global_orient_world
         track.frame_indices.append(index)
         track.timestamps.append(timestamp)
         track.rotvec.append(rotvec.astype(np.float32))
@@ -249,20 +201,15 @@ class Exporter:
         betas = np.stack(t.betas)
         n = len(rotvec)
         arrays: dict[str, Any] = {
-            "poses": rotvec.reshape(n, 165),
+            "poses": rotvec.reshape(n, -1),
             "betas": np.median(betas, axis=0).astype(np.float32),
             "betas_per_frame": betas,
             "num_betas": np.int32(betas.shape[1]),
             "gender": np.array("neutral"),
             "surface_model_type": np.array("smplx"),
             "mocap_frame_rate": np.float32(self.fps or 0.0),
-            "global_orient": rotvec[:, 0],
-            "body_pose": rotvec[:, 1:22].reshape(n, 63),
-            "jaw_pose": rotvec[:, 22],
-            "leye_pose": rotvec[:, 23],
-            "reye_pose": rotvec[:, 24],
-            "left_hand_pose": rotvec[:, 25:40].reshape(n, 45),
-            "right_hand_pose": rotvec[:, 40:55].reshape(n, 45),
+            **{name: rotvec[:, sl].reshape(n, -1) if sl.stop - sl.start > 1 else rotvec[:, sl.start]
+               for name, sl in AMASS_SLICES.items()},
             "expression": np.stack(t.expression),
             "head_position": np.stack(t.head_position),
             "frame_indices": np.asarray(t.frame_indices, np.int64),
@@ -322,7 +269,7 @@ class Exporter:
             notes.append("no people.glb: no meshes (SMPL-X model file missing, or nobody detected)")
         if self.tracks and not self.meshes_seen:
             notes.append("SMPL-X 'trans' not written: it depends on the body model file (head_position is there)")
-        track_files = sorted((self.out_dir / "smplx").glob("track_*.npz")) if self.tracks else []
+        track_files = [self.files[k] for k in sorted(self.files) if k.startswith("track_")]  # this run's only
         if track_files:
             archive = self.out_dir / "smplx_tracks.zip"
             tmp = archive.with_name(archive.name + ".tmp")
@@ -332,6 +279,7 @@ class Exporter:
             tmp.replace(archive)
             self.files["smplx"] = archive
         summary = {
+            "generator": RUN_MARKER,
             **self.metadata,
             "frames": self.frames,
             "fps": self.fps,

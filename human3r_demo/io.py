@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["Frame", "SourceError", "VideoInfo", "frames", "probe", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS"]
+__all__ = ["Frame", "SourceError", "VideoInfo", "expected_count", "frames", "probe", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS"]
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v", ".mpg", ".mpeg", ".gif")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -50,6 +50,14 @@ class VideoInfo:
     fps: float | None
     width: int | None = None
     height: int | None = None
+
+
+def expected_count(num_frames: int | None, subsample: int = 1, max_frames: int | None = None) -> int | None:
+    """How many frames :func:`frames` will yield for a source of ``num_frames`` (``None``: unknown)."""
+    if num_frames is None:
+        return None
+    count = -(-num_frames // subsample)  # frames 0, subsample, 2*subsample, ...
+    return min(count, max_frames) if max_frames else count
 
 
 def frames(source: object, *, subsample: int = 1, max_frames: int | None = None) -> Iterator[Frame]:

@@ -1,13 +1,13 @@
-"""Frame preprocessing: the two views of a frame the model reads, and the maps between them.
+"""Frame preprocessing: a decoded frame -> the two images the model reads.
 
 * the **CUT3R view**: the frame resized so its long side is ``size`` (LANCZOS when shrinking,
   BICUBIC otherwise), centre-cropped to multiples of 16, scaled to ``[-1, 1]``;
-* the **Multi-HMR view**: the CUT3R view (not the original frame) resized bilinearly to fit an
-  ``S x S`` square and padded with -1 (black).
+* the **Multi-HMR view**: the CUT3R view (not the original frame) fitted into an ``S x S`` square
+  (:func:`~human3r_demo.model.square_view.pad_to_square`).
 
-:func:`unpad_uv` and :func:`unpad_map` bring padded-square coordinates and maps back to the CUT3R
-image. These reproduce the reference's ``load_images``, ``pad_image``, ``unpad_uv`` and
-``unpad_image`` exactly (PIL for resizing, the same tensor ops for the rest).
+Reproduces the reference's ``load_images`` exactly (PIL for resizing). Adapted from
+fanegg/Human3R@e313921 ``src/dust3r/utils/image.py`` (``load_images``, ``crop_img``) and ``demo.py``
+(``prepare_input``); ARCHITECTURE.md 2.1.
 """
 
 from __future__ import annotations
@@ -16,17 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-# ImageNet statistics of the DINOv2 input normalisation
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from .model.square_view import pad_to_square
 
 
 @dataclass
-class FrameViews:
+class ModelInputs:
     """What the model reads for one frame.
 
     Attributes:
@@ -95,46 +92,8 @@ def to_model_range(rgb: np.ndarray) -> Tensor:
     return t.sub(0.5).div(0.5)[None]
 
 
-def pad_to_square(image: Tensor, size: int, pad_value: float = -1.0) -> Tensor:
-    """Fit (B, C, H, W) into a ``size x size`` square: bilinear resize (truncated sizes), centred padding."""
-    _, _, H, W = image.shape
-    scale = min(size / H, size / W)
-    nh, nw = int(H * scale), int(W * scale)
-    resized = F.interpolate(image, size=(nh, nw), mode="bilinear", align_corners=False)
-    top, left = (size - nh) // 2, (size - nw) // 2
-    return F.pad(resized, (left, size - nw - left, top, size - nh - top), mode="constant", value=pad_value)
-
-
-def mhmr_normalize(image_mhmr: Tensor) -> Tensor:
-    """[-1, 1] -> ImageNet-normalised DINOv2 input."""
-    mean = torch.tensor(IMAGENET_MEAN, device=image_mhmr.device)[None, :, None, None]
-    std = torch.tensor(IMAGENET_STD, device=image_mhmr.device)[None, :, None, None]
-    return (image_mhmr * 0.5 + 0.5 - mean) / std
-
-
-def unpad_uv(uv: Tensor, square_size: int, height: int, width: int) -> Tensor:
-    """Padded-square pixel coordinates (..., 2) ``(x, y)`` -> CUT3R image pixels, clamped into the image."""
-    M = max(height, width)
-    offset = torch.tensor([(M - width) // 2, (M - height) // 2], dtype=uv.dtype, device=uv.device)
-    out = uv * (M / square_size) - offset
-    return torch.stack(
-        [out[..., 0].clamp(0, width - 1), out[..., 1].clamp(0, height - 1)], dim=-1
-    )
-
-
-def unpad_map(square_map: Tensor, height: int, width: int) -> Tensor:
-    """A (B, g, g) map over the padded square -> (B, H, W) over the CUT3R image.
-
-    Nearest-neighbour resize straight to ``max(H, W)`` squared, then a centre crop.
-    """
-    M = max(height, width)
-    resized = F.interpolate(square_map[:, None], size=(M, M), mode="nearest")[:, 0]
-    top, left = (M - height) // 2, (M - width) // 2
-    return resized[:, top : top + height, left : left + width]
-
-
-def prepare_frame(frame: np.ndarray, size: int, mhmr_img_res: int) -> FrameViews:
-    """A decoded RGB frame (H0, W0, 3) uint8 -> :class:`FrameViews`."""
+def prepare_frame(frame: np.ndarray, size: int, mhmr_img_res: int) -> ModelInputs:
+    """A decoded RGB frame (H0, W0, 3) uint8 -> :class:`ModelInputs`."""
     rgb = resize_and_crop(frame, size)
     image = to_model_range(rgb)
-    return FrameViews(image=image, image_mhmr=pad_to_square(image, mhmr_img_res), rgb=rgb)
+    return ModelInputs(image=image, image_mhmr=pad_to_square(image, mhmr_img_res), rgb=rgb)

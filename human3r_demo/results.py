@@ -8,6 +8,9 @@ Conventions used throughout:
 * **pixels**: ``(x, y)``, x to the right and y down, in the model's input image (the frame resized
   to ``size`` and centre-cropped, :attr:`FrameResult.image`); the pixel in row i, column j is at
   ``(j, i)``.
+
+Field by field this is the output of the reference demo's ``prepare_output`` (fanegg/Human3R@e313921
+``demo.py``), plus the standard SMPL-X parameters in both frames.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .smplx_layout import ROTATION_SLICES
 
 
 @dataclass
@@ -71,10 +76,8 @@ class Person:
 
     @property
     def rotvec(self) -> np.ndarray:
-        """(53, 3) all rotations in Human3R's order: global, body, left hand, right hand, jaw."""
-        return np.concatenate(
-            [self.global_orient[None], self.body_pose, self.left_hand_pose, self.right_hand_pose, self.jaw_pose[None]]
-        )
+        """(53, 3) all rotations in Human3R's order (:data:`~human3r_demo.smplx_layout.ROTATION_SLICES`)."""
+        return np.concatenate([getattr(self, name).reshape(-1, 3) for name in ROTATION_SLICES])
 
 
 @dataclass
@@ -94,6 +97,9 @@ class FrameResult:
         depth: (H, W) z of every pixel in the **camera** frame, metres.
         human_mask: (H, W) probability that a pixel shows a person.
         head_scores: (H, W) head-detection score map after NMS (non-zero only at local maxima).
+        scene_mask: (H, W) bool, the pixels whose points are confident scene, people removed
+            (:func:`~human3r_demo.scene.scene_point_mask` with the run's options); the viewer and
+            every export use exactly these points.
         people: the detected people, in detection order.
         reset: True if the recurrent state was reset after this frame (a chunk boundary).
     """
@@ -109,6 +115,7 @@ class FrameResult:
     depth: np.ndarray
     human_mask: np.ndarray
     head_scores: np.ndarray
+    scene_mask: np.ndarray
     people: list[Person]
     reset: bool = False
 
@@ -119,6 +126,11 @@ class FrameResult:
     @property
     def track_ids(self) -> list[int]:
         return [p.track_id for p in self.people]
+
+    @property
+    def scene_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(points (M, 3) world frame, colours (M, 3) uint8)`` of the pixels in :attr:`scene_mask`."""
+        return self.points[self.scene_mask], self.image[self.scene_mask]
 
     @property
     def camera_position(self) -> np.ndarray:

@@ -9,6 +9,9 @@ Resets (``reset_interval``) follow the reference demo: frame ``i`` (0-based) is 
 values, and the same frame is decoded once more to start the new chunk (its output is not returned,
 but it updates the state and the tracker). Camera poses of the new chunk are chained through the
 reset frame's pose, so every chunk lives in the world frame of the first frame.
+
+Adapted from fanegg/Human3R@e313921 ``demo.py`` (``prepare_input``, ``prepare_output``) and
+``src/dust3r/model.py`` (``forward_recurrent_lighter``: resets and tracking); ARCHITECTURE.md 10.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import roma
@@ -25,37 +29,42 @@ import torch
 from .body import BodyModel, BodyModelNotFound
 from .geometry import ChunkAligner, RunningFocal, intrinsics_matrix, pose_to_matrix, transform_points, weiszfeld_focal
 from .model import Human3R, Human3ROutput, RecurrentState
-from .preprocess import FrameViews, prepare_frame, unpad_map
+from .model.square_view import unpad_map
+from .options import RunOptions
+from .preprocess import ModelInputs, prepare_frame
 from .results import FrameResult, Person
+from .scene import scene_point_mask
+from .smplx_layout import ROTATION_SLICES
 from .tracking import MatchResult, Tracker
 
-__all__ = ["Reconstructor", "ViewRecord", "reconstruct"]
+__all__ = ["ModelCall", "Reconstructor", "reconstruct"]
 
-MIN_SIZE, MAX_SIZE = 32, 2048
+# the only dense head the stream reads: points in the camera frame (world points are those moved by
+# the camera pose, as in the reference demo; the direct world points and the colours are unused)
+STREAM_HEADS = ("self",)
 
 
 @dataclass
-class ViewRecord:
-    """One call of the model (a frame, or the duplicate of a reset frame that starts a chunk).
+class ModelCall:
+    """One call of the model: a frame, or the second decoding of a reset frame that starts a chunk.
 
     Attributes:
-        view_index: running count of model calls.
+        call_index: running count of model calls.
         frame_index: index of the source frame.
         reset: True for a reset frame (the state is re-initialised after it).
         duplicate: True for the second decoding of a reset frame (output not returned).
-        views: the preprocessed inputs.
-        state_in: the recurrent state the model read; state_out: the state it produced (before a reset).
+        inputs: the preprocessed images.
+        state_in: the recurrent state the model read (``output.state`` is the one it produced).
         output: the model's raw output; match: the tracker's decision.
     """
 
-    view_index: int
+    call_index: int
     frame_index: int
     reset: bool
     duplicate: bool
-    views: FrameViews
+    inputs: ModelInputs
     state_in: RecurrentState
     output: Human3ROutput
-    state_out: RecurrentState
     match: MatchResult
 
 
@@ -64,43 +73,25 @@ class Reconstructor:
 
     Args:
         model: a loaded :class:`~human3r_demo.model.Human3R` (see :func:`human3r_demo.load_model`).
-        size: long side of the model's input image (512 as in the reference; a multiple of 16).
-        use_ttt3r: TTT3R gated state update (better on long videos) instead of full overwrites.
-        reset_interval: reset the state every this many frames (``None``: never).
-        detection_threshold: minimum head score for a person.
-        body_model: ``"auto"`` (look for SMPL-X in the usual places, continue without meshes if it is
-            missing), a path, a :class:`~human3r_demo.body.BodyModel`, or ``None`` for no meshes.
-        shared_focal: report one focal length per clip (running median over the frames so far)
-            instead of the jittering per-frame estimate.
-        max_tracks: cap on remembered tracks (``None``: unbounded, as the reference).
+        options: the run's :class:`~human3r_demo.options.RunOptions` (the model and frame-source
+            fields are not read here); keyword arguments override single fields.
+        body_model: ``"auto"`` (the SMPL-X file of ``options.smplx``, ``$HUMAN3R_SMPLX_DIR`` or
+            ``data/body_models``; without one, a warning and no meshes), a
+            :class:`~human3r_demo.body.BodyModel`, or ``None`` for no meshes.
     """
 
     def __init__(
         self,
         model: Human3R,
+        options: RunOptions | None = None,
         *,
-        size: int = 512,
-        use_ttt3r: bool = True,
-        reset_interval: int | None = 100,
-        detection_threshold: float = 0.3,
         body_model: BodyModel | str | os.PathLike | None = "auto",
-        shared_focal: bool = False,
-        max_tracks: int | None = 256,
+        **overrides: Any,
     ) -> None:
-        if not isinstance(size, int) or size % 16 or not MIN_SIZE <= size <= MAX_SIZE:
-            raise ValueError(f"size must be a multiple of 16 between {MIN_SIZE} and {MAX_SIZE}, got {size!r}")
-        if reset_interval is not None and (not isinstance(reset_interval, int) or reset_interval < 1):
-            raise ValueError(f"reset_interval must be a positive integer or None, got {reset_interval!r}")
-        if not 0.0 < detection_threshold < 1.0:
-            raise ValueError(f"detection_threshold must be between 0 and 1, got {detection_threshold!r}")
         self.model = model
-        self.size = size
-        self.use_ttt3r = use_ttt3r
-        self.reset_interval = reset_interval
-        self.detection_threshold = detection_threshold
-        self.shared_focal = shared_focal
-        self.body = _resolve_body_model(body_model, device=_model_device(model))
-        self.tracker = Tracker(max_tracks=max_tracks)
+        self.options = (options or RunOptions()).replace(**overrides)
+        self.body = _resolve_body_model(body_model, self.options.smplx, model.device)
+        self.tracker = Tracker(max_tracks=self.options.max_tracks)
         self.reset()
 
     def reset(self) -> None:
@@ -110,114 +101,116 @@ class Reconstructor:
         self.aligner = ChunkAligner()
         self.running_focal = RunningFocal()
         self.frames_seen = 0
-        self.views_run = 0
+        self.calls = 0
 
     # ------------------------------------------------------------------ per frame
     def process(self, frame: np.ndarray, index: int | None = None, timestamp: float | None = None) -> FrameResult:
         """Reconstruct one RGB frame (H0, W0, 3) uint8 and return its :class:`FrameResult`."""
-        return self.process_views(frame, index, timestamp, keep_views=False)[0]
+        return self._process(frame, index, timestamp, keep_calls=False, inspect={})[0]
 
-    def process_views(
-        self,
-        frame: np.ndarray,
-        index: int | None = None,
-        timestamp: float | None = None,
-        *,
-        keep_views: bool = True,
-        **step_options: bool,
-    ) -> tuple[FrameResult, list[ViewRecord]]:
+    def trace(
+        self, frame: np.ndarray, index: int | None = None, timestamp: float | None = None, **inspect: bool
+    ) -> tuple[FrameResult, list[ModelCall]]:
         """Like :meth:`process`, also returning the model calls it made (one, or two on a reset frame).
 
-        ``step_options`` are passed to :meth:`Human3R.step` (``output_hidden_states``,
-        ``output_attentions``) for inspection.
+        ``inspect`` is passed to :meth:`Human3R.forward` (``output_hidden_states``,
+        ``output_attentions``, ``dense_heads``) to look inside; it does not change the result.
         """
-        index = self.frames_seen if index is None else index
-        views = prepare_frame(frame, self.size, self.model.config.mhmr_img_res)
-        device = _model_device(self.model)
-        image, image_mhmr = views.image.to(device), views.image_mhmr.to(device)
-        is_reset = self.reset_interval is not None and (self.frames_seen + 1) % self.reset_interval == 0
+        return self._process(frame, index, timestamp, keep_calls=True, inspect=inspect)
 
-        records = []
-        record = self._run(views, image, image_mhmr, index, is_reset, False, **step_options)
-        result = self._postprocess(record, timestamp)
-        if keep_views:
-            records.append(record)
+    @torch.inference_mode()
+    def _process(self, frame, index, timestamp, *, keep_calls: bool, inspect: dict) -> tuple[FrameResult, list[ModelCall]]:
+        index = self.frames_seen if index is None else index
+        inputs = prepare_frame(frame, self.options.size, self.model.config.mhmr_img_res)
+        interval = self.options.reset_interval
+        is_reset = interval is not None and (self.frames_seen + 1) % interval == 0
+
+        call = self._call(inputs, index, reset=is_reset, duplicate=False, inspect=inspect)
+        result = self._postprocess(call, timestamp)
+        calls = [call] if keep_calls else []
         if is_reset:
             self.state = self.model.initial_state()
-            duplicate = self._run(views, image, image_mhmr, index, False, True, **step_options)
-            if keep_views:
-                records.append(duplicate)
+            duplicate = self._call(inputs, index, reset=False, duplicate=True, inspect=inspect)
+            calls += [duplicate] if keep_calls else []
         self.frames_seen += 1
-        return result, records
+        return result, calls
 
-    def _run(self, views, image, image_mhmr, index, is_reset, duplicate, **step_options) -> ViewRecord:
+    def _call(self, inputs: ModelInputs, index: int, *, reset: bool, duplicate: bool, inspect: dict) -> ModelCall:
         state_in = self.state if self.state is not None else self.model.initial_state()
-        output, state_out = self.model.step(
-            image,
-            image_mhmr,
+        device = self.model.device
+        output = self.model(
+            inputs.image.to(device),
+            inputs.image_mhmr.to(device),
             state_in,
-            use_ttt3r=self.use_ttt3r,
-            detection_threshold=self.detection_threshold,
-            **step_options,
+            use_ttt3r=self.options.use_ttt3r,
+            detection_threshold=self.options.detection_threshold,
+            **{"dense_heads": STREAM_HEADS, **inspect},
         )
-        self.state = state_out
-        match = self.tracker.update(output.refined_human_tokens)
-        record = ViewRecord(self.views_run, index, is_reset, duplicate, views, state_in, output, state_out, match)
-        self.views_run += 1
-        return record
+        self.state = output.state
+        match = self.tracker.update(output.refined_human_tokens.float())
+        call = ModelCall(self.calls, index, reset, duplicate, inputs, state_in, output, match)
+        self.calls += 1
+        return call
 
     # ------------------------------------------------------------------ post-processing
-    @torch.inference_mode()
-    def _postprocess(self, record: ViewRecord, timestamp: float | None) -> FrameResult:
-        out = record.output
-        H, W = record.views.hw
-        pts_self = out.heads.pts3d_self.float()  # (1, H, W, 3) camera frame
-        camera_to_world = self.aligner(pose_to_matrix(out.heads.camera_pose.float())[0], record.reset)
+    def _postprocess(self, call: ModelCall, timestamp: float | None) -> FrameResult:
+        out, opts = call.output, self.options
+        H, W = call.inputs.hw
+        pts_self = out.heads.pts3d_self  # (1, H, W, 3) camera frame, float32
+        camera_to_world = self.aligner(pose_to_matrix(out.heads.camera_pose)[0], call.reset)
         focal = float(weiszfeld_focal(pts_self)[0])
-        reported_focal = self.running_focal.update(focal, max(H, W)) if self.shared_focal else focal
+        reported_focal = self.running_focal.update(focal, max(H, W)) if opts.shared_focal else focal
         det = out.detections
-        head_scores = unpad_map(det.head_scores_nms.float(), H, W)[0]
-        human_mask = unpad_map(det.mask.float(), H, W)[0]
-        people = self._people(out, record.match, camera_to_world)
+        points = _np(transform_points(camera_to_world, pts_self[0]))
+        confidence = _np(out.heads.conf_self[0])
+        human_mask = _np(unpad_map(det.mask.float(), H, W)[0])
+        scene_mask = scene_point_mask(
+            confidence, human_mask, points, confidence_threshold=opts.confidence_threshold,
+            mask_threshold=opts.mask_threshold, mask_dilation=opts.mask_dilation,
+        )
         return FrameResult(
-            index=record.frame_index,
+            index=call.frame_index,
             timestamp=timestamp,
-            image=record.views.rgb,
+            image=call.inputs.rgb,
             camera_to_world=_np(camera_to_world),
             intrinsics=_np(intrinsics_matrix(reported_focal, H, W)),
             focal=focal,
-            points=_np(transform_points(camera_to_world, pts_self[0])),
-            confidence=_np(out.heads.conf_self[0]),
+            points=points,
+            confidence=confidence,
             depth=_np(pts_self[0, ..., 2]),
-            human_mask=_np(human_mask),
-            head_scores=_np(head_scores),
-            people=people,
-            reset=record.reset,
+            human_mask=human_mask,
+            head_scores=_np(unpad_map(det.head_scores_nms.float(), H, W)[0]),
+            scene_mask=scene_mask,
+            people=self._people(out, call.match, camera_to_world),
+            reset=call.reset,
         )
 
     def _people(self, out: Human3ROutput, match: MatchResult, camera_to_world: torch.Tensor) -> list[Person]:
         if out.smplx is None:
             return []
         smplx = out.smplx
-        rotvec = roma.rotmat_to_rotvec(smplx.rotmat[0].float())  # (n, 53, 3)
+        rotmat = smplx.rotmat[0].float()  # (n, 53, 3, 3)
+        rotvec = roma.rotmat_to_rotvec(rotmat)
         betas, expression, head = smplx.betas[0].float(), smplx.expression[0].float(), smplx.transl[0].float()
         R, t = camera_to_world[:3, :3], camera_to_world[:3, 3]
-        orient_world = roma.rotmat_to_rotvec(R @ smplx.rotmat[0, :, 0].float())
+        orient = ROTATION_SLICES["global_orient"].start
+        orient_world = roma.rotmat_to_rotvec(R @ rotmat[:, orient])
         head_world = transform_points(camera_to_world, head)
         meshes = self.body(rotvec, betas, expression, head) if self.body is not None else None
-        uv = out.prompts.head_uv
-        scores = out.detections.head_scores_nms[0][out.detections.cells[:, 0], out.detections.cells[:, 1]]
+        uv = out.prompts.head_uv.float()
+        scores = out.detections.scores
         people = []
         for k in range(rotvec.shape[0]):
+            pose = {name: _np(rotvec[k, sl]).reshape(-1, 3) for name, sl in ROTATION_SLICES.items()}
             person = Person(
                 track_id=int(match.ids[k]),
                 score=float(scores[k]),
                 head_uv=_np(uv[k]),
-                global_orient=_np(rotvec[k, 0]),
-                body_pose=_np(rotvec[k, 1:22]),
-                left_hand_pose=_np(rotvec[k, 22:37]),
-                right_hand_pose=_np(rotvec[k, 37:52]),
-                jaw_pose=_np(rotvec[k, 52]),
+                global_orient=pose["global_orient"][0],
+                body_pose=pose["body_pose"],
+                left_hand_pose=pose["left_hand_pose"],
+                right_hand_pose=pose["right_hand_pose"],
+                jaw_pose=pose["jaw_pose"][0],
                 betas=_np(betas[k]),
                 expression=_np(expression[k]),
                 head_position=_np(head[k]),
@@ -225,8 +218,7 @@ class Reconstructor:
                 head_position_world=_np(head_world[k]),
             )
             if meshes is not None:
-                transl = BodyModel.standard_transl(meshes.pelvis[k], meshes.rest_pelvis[k])
-                person.transl = _np(transl)
+                person.transl = _np(BodyModel.standard_transl(meshes.pelvis[k], meshes.rest_pelvis[k]))
                 person.transl_world = _np(R @ meshes.pelvis[k] + t - meshes.rest_pelvis[k])
                 person.vertices_cam = _np(meshes.vertices[k])
                 person.joints_cam = _np(meshes.joints[k])
@@ -240,16 +232,10 @@ class Reconstructor:
 def reconstruct(
     source: object,
     model: Human3R,
+    options: RunOptions | None = None,
     *,
-    size: int = 512,
-    use_ttt3r: bool = True,
-    reset_interval: int | None = 100,
-    detection_threshold: float = 0.3,
-    subsample: int = 1,
-    max_frames: int | None = None,
     body_model: BodyModel | str | os.PathLike | None = "auto",
-    shared_focal: bool = False,
-    max_tracks: int | None = 256,
+    **overrides: Any,
 ) -> Iterator[FrameResult]:
     """Reconstruct a video, one :class:`FrameResult` per (kept) frame, as each is computed.
 
@@ -257,41 +243,31 @@ def reconstruct(
         source: a video file, a folder of images, an array (T, H, W, 3) or any iterable of RGB
             frames, or a camera index (int) - see :func:`human3r_demo.io.frames`.
         model: from :func:`human3r_demo.load_model`.
-        subsample: keep every ``subsample``-th frame; max_frames: stop after this many kept frames.
-        Other options: see :class:`Reconstructor`.
+        options: :class:`~human3r_demo.options.RunOptions`; keyword arguments override single
+            fields (``reconstruct(video, model, reset_interval=100)``).
+        body_model: see :class:`Reconstructor`.
     """
     from .io import frames  # local: io pulls in the video decoder
 
-    recon = Reconstructor(
-        model,
-        size=size,
-        use_ttt3r=use_ttt3r,
-        reset_interval=reset_interval,
-        detection_threshold=detection_threshold,
-        body_model=body_model,
-        shared_focal=shared_focal,
-        max_tracks=max_tracks,
-    )
-    for frame in frames(source, subsample=subsample, max_frames=max_frames):
+    recon = Reconstructor(model, options, body_model=body_model, **overrides)
+    opts = recon.options
+    for frame in frames(source, subsample=opts.subsample, max_frames=opts.max_frames):
         yield recon.process(frame.rgb, frame.index, frame.timestamp)
 
 
-def _resolve_body_model(body_model: object, device: torch.device) -> BodyModel | None:
+def _resolve_body_model(body_model: object, location: str | None, device: torch.device) -> BodyModel | None:
     if body_model is None or isinstance(body_model, BodyModel):
         return body_model
     if body_model == "auto":
+        if location is not None:
+            return BodyModel(location, device=device)
         try:
             return BodyModel(None, device=device)
         except BodyModelNotFound as err:
-            warnings.warn(str(err), stacklevel=3)
+            warnings.warn(str(err), stacklevel=4)
             return None
     return BodyModel(body_model, device=device)
 
 
-def _model_device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float32).numpy()
-

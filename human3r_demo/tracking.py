@@ -8,6 +8,10 @@ gets their id again.
 
 The reference keeps unmatched tracks forever. Here that memory can be bounded
 (``max_tracks``, ``max_lost_frames``); with both ``None`` the tracker is exactly the reference's.
+
+Adapted from fanegg/Human3R@e313921 ``src/dust3r/model.py`` (the tracking in
+``forward_recurrent_lighter``) and ``src/dust3r/utils/image.py`` (``log_optimal_transport``);
+ARCHITECTURE.md 9.
 """
 
 from __future__ import annotations

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -28,12 +26,21 @@ def fixture_dir(shared_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def smplx_dir(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder holding a synthetic SMPLX_NEUTRAL.npz (the real one needs a licence)."""
+def smplx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the body-shaped SMPL-X stand-in (tests/smplx_standin.py; the real one needs a licence)."""
+    from tests.smplx_standin import write
+
     out = tmp_path_factory.mktemp("smplx")
-    tool = shared_dir / "tools" / "fake_smplx.py"
-    subprocess.run([sys.executable, str(tool), str(out), "--seed", "0"], check=True, capture_output=True)
+    write(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def reference_smplx(fixture_dir: Path) -> Path:
+    """The SMPL-X stand-in the reference fixtures were made with (their distribution's fake_smplx.py)."""
+    from human3r_demo.parity import Fixture, fixture_smplx
+
+    return fixture_smplx(Fixture.open(fixture_dir))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -48,7 +55,7 @@ def tiny_model():
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return h3r.load_model("tiny-random", device="cpu")
+        return h3r.load_model("tiny-random", device="cpu", precision="fp32")
 
 
 def synthetic_clip(num_frames: int = 6, height: int = 180, width: int = 320, seed: int = 0) -> np.ndarray:

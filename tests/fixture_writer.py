@@ -14,8 +14,10 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from human3r_demo import RunOptions, to_official_state_dict
 from human3r_demo.body import BodyModel
-from human3r_demo.model import Human3R
+from human3r_demo.checkpoints.official import config_from_reference_fields
+from human3r_demo.model import DENSE_HEADS, Human3R
 from human3r_demo.parity import frame_tensors, view_tensors
 from human3r_demo.preprocess import resize_and_crop
 from human3r_demo.stream import Reconstructor
@@ -35,18 +37,16 @@ def write_fixture(
     seed: int = 0,
     prefix: str = "tiny",
 ) -> Path:
-    from human3r_demo.config import Human3RConfig
-
     out.mkdir(parents=True, exist_ok=True)
     config_json = {"config": reference_config, "dinov2_override": dinov2_override, "dpt_override": dpt_override}
-    config = Human3RConfig.from_reference_fields(reference_config, dinov2_override, dpt_override)
+    config = config_from_reference_fields(reference_config, dinov2_override, dpt_override)
     torch.manual_seed(seed)
     model = Human3R(config).eval()
     with torch.no_grad():  # spread the weights so that layers do not collapse to near-constants
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
     (out / f"{prefix}_config.json").write_text(json.dumps(config_json))
-    official = model.state_dict()
+    official = to_official_state_dict(model)
     save_file({k: v.clone().contiguous() for k, v in official.items()}, str(out / f"{prefix}_state_dict.safetensors"))
     preprocessed = np.stack([resize_and_crop(f, size) for f in frames])
     np.savez(out / f"{prefix}_clip.npz", source_frames=frames, preprocessed_frames=preprocessed)
@@ -57,19 +57,19 @@ def write_fixture(
     model.encoder.register_forward_hook(lambda m, i, o: snapshots.append(dict(current)))
     for b, block in enumerate(model.encoder.blocks):
         block.register_forward_hook(lambda m, i, o, b=b: current.__setitem__(f"enc.block{b}", o))
-    recon = Reconstructor(model, size=size, use_ttt3r=use_ttt3r, reset_interval=reset_interval,
-                          body_model=BodyModel(smplx_path), max_tracks=None)
+    options = RunOptions(size=size, use_ttt3r=use_ttt3r, reset_interval=reset_interval, max_tracks=100_000)
+    recon = Reconstructor(model, options, body_model=BodyModel(smplx_path))
     outputs, post, views_meta = {}, {}, []
     for i, frame in enumerate(frames):
         snapshots.clear()
-        result, records = recon.process_views(frame, i, output_hidden_states=True, output_attentions=use_ttt3r)
-        for record, captured in zip(records, snapshots):
-            tensors = view_tensors(record, model, captured)
+        result, calls = recon.trace(frame, i, output_hidden_states=True, output_attentions=use_ttt3r, dense_heads=DENSE_HEADS)
+        for call, captured in zip(calls, snapshots):
+            tensors = view_tensors(call, model, captured)
             for name, value in tensors.items():
                 if value is not None:
-                    outputs[f"view{record.view_index:02d}.{name}"] = value.detach().clone().contiguous()
-            views_meta.append({"view": record.view_index, "reset": record.reset, "source_frame": i,
-                               "n_humans": record.output.num_humans})
+                    outputs[f"view{call.call_index:02d}.{name}"] = value.detach().clone().contiguous()
+            views_meta.append({"view": call.call_index, "reset": call.reset, "source_frame": i,
+                               "n_humans": call.output.num_humans})
         for name, value in frame_tensors(result).items():
             if value is not None:
                 post[f"frame{i:02d}.{name}"] = value.detach().clone().contiguous()

@@ -1,4 +1,4 @@
-"""The app's engine (human3r_demo.live) driven directly, and the app module's banners."""
+"""The app's engine (human3r_demo.app_engine) driven directly, and the app module's banners."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from rerun.chunk import RrdReader
 
+from human3r_demo import RunOptions
+from human3r_demo.app_engine import run_upload
 from human3r_demo.body import BodyModel
-from human3r_demo.live import ModelCache, RunOptions, run_session
+from human3r_demo.session import ModelCache
 from tests.conftest import REPO
 from tests.media import write_empty_video
 
@@ -21,11 +23,12 @@ EXAMPLE = REPO / "data" / "examples" / "synthetic_shapes.mp4"
 
 @pytest.fixture(scope="module")
 def models() -> ModelCache:
-    return ModelCache("cpu")
+    return ModelCache()
 
 
 def run(video, workdir: Path, models: ModelCache, body=None, **options):
-    return list(run_session(video, RunOptions(model="tiny-random", **options), workdir, models, body, recording_id="test-run"))
+    options = RunOptions(model="tiny-random", device="cpu", precision="fp32", **options)
+    return list(run_upload(video, options, workdir, models, body, recording_id="test-run"))
 
 
 def test_a_run_streams_every_frame_and_offers_the_downloads(models, smplx_dir: Path, tmp_path: Path) -> None:
@@ -71,7 +74,7 @@ def test_weights_that_cannot_be_had_end_the_run_with_a_message(tmp_path: Path, m
 
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
-    updates = list(run_session(EXAMPLE, RunOptions(model="human3r_672S"), tmp_path / "w", ModelCache("cpu"), None, recording_id="x"))
+    updates = list(run_upload(EXAMPLE, RunOptions(model="human3r_672S"), tmp_path / "w", ModelCache(), None, recording_id="x"))
     assert len(updates) == 1 and "cannot get the human3r_672S weights" in updates[0].error
 
 
@@ -82,9 +85,9 @@ def test_stopping_early_leaves_complete_files(models, tmp_path: Path) -> None:
         stop_after["n"] += 1
         return stop_after["n"] > 4
 
-    updates = list(run_session(EXAMPLE, RunOptions(model="tiny-random", size=224), tmp_path, models, None,
-                               recording_id="s", should_stop=should_stop))
-    assert updates[-1].status.startswith("Done: 4 frame(s)")
+    updates = list(run_upload(EXAMPLE, RunOptions(model="tiny-random", size=224, precision="fp32"), tmp_path, models, None,
+                              recording_id="s", should_stop=should_stop))
+    assert updates[-1].status.startswith("Stopped: 4 frame(s)")
     import numpy as np
 
     assert np.loadtxt(tmp_path / "exports" / "cameras_tum.txt").shape == (4, 8)

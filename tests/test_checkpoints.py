@@ -12,8 +12,9 @@ import pytest
 import torch
 
 import human3r_demo as h3r
-from human3r_demo.checkpoints import CheckpointError, read_checkpoint
-from human3r_demo.config import Human3RConfig, parse_model_string
+from human3r_demo.checkpoints import CheckpointError, read_checkpoint, to_official_state_dict
+from human3r_demo.checkpoints.official import config_from_model_string, parse_model_string
+from human3r_demo.config import Human3RConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -31,7 +32,7 @@ TINY_MODEL_STRING = (
 
 def tiny_official_model() -> h3r.Human3R:
     torch.manual_seed(0)
-    return h3r.Human3R(Human3RConfig.from_model_string(TINY_MODEL_STRING)).eval()
+    return h3r.Human3R(config_from_model_string(TINY_MODEL_STRING)).eval()
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +51,13 @@ def training_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
         }
     )
     path = tmp_path_factory.mktemp("ckpt") / "human3r_tiny.pth"
-    torch.save({"model": model.state_dict(), "args": args, "epoch": 7, "best_so_far": 0.25}, path)
+    torch.save({"model": to_official_state_dict(model), "args": args, "epoch": 7, "best_so_far": 0.25}, path)
     return path
 
 
 def test_training_checkpoint_loads_without_omegaconf_code(training_checkpoint: Path) -> None:
     loaded = read_checkpoint(training_checkpoint)
-    assert loaded.config == Human3RConfig.from_model_string(TINY_MODEL_STRING)
+    assert loaded.config == config_from_model_string(TINY_MODEL_STRING)
     assert loaded.extra["epoch"] == 7 and loaded.extra["model_string"] == TINY_MODEL_STRING
     # the loader never imported omegaconf (the config classes were inert stand-ins)
     code = f"import sys, human3r_demo.checkpoints as c; c.read_checkpoint({str(training_checkpoint)!r}, None); print('omegaconf' in sys.modules)"
@@ -67,15 +68,15 @@ def test_training_checkpoint_loads_without_omegaconf_code(training_checkpoint: P
 
 
 def test_load_model_from_pth_matches_the_saved_weights_and_runs(training_checkpoint: Path) -> None:
-    model = h3r.load_model(training_checkpoint, device="cpu")
+    model = h3r.load_model(training_checkpoint, device="cpu", precision="fp32")
     assert model.is_random is False and model.checkpoint_name == "human3r_tiny.pth"
     reference = tiny_official_model().state_dict()
     loaded = model.state_dict()
     assert set(loaded) == set(reference)
     assert all(torch.equal(loaded[k], reference[k]) for k in reference)
     image = torch.rand(1, 3, 64, 112) * 2 - 1
-    out, state = model.step(image, torch.nn.functional.pad(image, (7, 7, 31, 31), value=-1)[..., :126, :126])
-    assert out.heads.pts3d_self.shape == (1, 64, 112, 3) and not state.fresh
+    out = model(image, torch.nn.functional.pad(image, (7, 7, 31, 31), value=-1)[..., :126, :126])
+    assert out.heads.pts3d_self.shape == (1, 64, 112, 3) and not out.state.fresh
 
 
 def test_second_load_uses_the_converted_safetensors_cache(training_checkpoint: Path) -> None:
@@ -84,12 +85,12 @@ def test_second_load_uses_the_converted_safetensors_cache(training_checkpoint: P
     converted = sorted(cache.glob("human3r_tiny-*.safetensors"))
     assert converted, "no converted cache was written"
     sidecar = converted[0].with_suffix(".json")
-    assert Human3RConfig.from_dict(json.loads(sidecar.read_text())) == Human3RConfig.from_model_string(TINY_MODEL_STRING)
+    assert Human3RConfig.from_dict(json.loads(sidecar.read_text())) == config_from_model_string(TINY_MODEL_STRING)
     again = read_checkpoint(training_checkpoint)
     assert again.source == str(training_checkpoint) and again.extra["model_string"] == TINY_MODEL_STRING
     # the cached copy drops the DPT alias keys; the model restores them
-    model = h3r.load_model(converted[0], device="cpu")
-    assert set(model.state_dict()) == set(tiny_official_model().state_dict())
+    model = h3r.load_model(converted[0], device="cpu", precision="fp32")
+    assert set(to_official_state_dict(model)) == set(to_official_state_dict(tiny_official_model()))
 
 
 def test_a_malicious_pickle_is_refused_without_running_it(tmp_path: Path) -> None:
@@ -140,7 +141,7 @@ def test_a_shape_mismatch_names_the_tensor(tmp_path: Path) -> None:
     model = tiny_official_model()
     wrong = TINY_MODEL_STRING.replace("state_size=30", "state_size=31")
     path = tmp_path / "mismatch.pth"
-    torch.save({"model": model.state_dict(), "args": OmegaConf.create({"model": wrong}), "epoch": 0}, path)
+    torch.save({"model": to_official_state_dict(model), "args": OmegaConf.create({"model": wrong}), "epoch": 0}, path)
     with pytest.raises(CheckpointError, match=r"register_tokens\.weight: shape \[30, 48\], configuration expects \[31, 48\]"):
         read_checkpoint(path)
 
@@ -165,7 +166,7 @@ def test_offline_hub_without_cache_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_cached_hub_file_is_found_offline(tmp_path: Path, training_checkpoint: Path) -> None:
     """The normal HF cache layout is honoured: a file placed there loads with the hub offline."""
     code = (
-        "import huggingface_hub, human3r_demo.checkpoints as c\n"
+        "import huggingface_hub, human3r_demo.checkpoints.hub as c\n"
         "p = c.download_checkpoint('human3r_672S'); print(p)"
     )
     hub = tmp_path / "hf" / "hub" / "models--faneggg--human3r"
@@ -189,7 +190,7 @@ def test_tiny_random_says_it_is_random() -> None:
 def test_official_model_strings_parse_to_the_variant_configs(shared_dir: Path) -> None:
     for variant in ("672S", "672B", "672L", "896L"):
         manifest = json.loads((shared_dir / "reference" / f"manifest_{variant}.json").read_text())
-        config = Human3RConfig.from_model_string(manifest["model_string"])
+        config = config_from_model_string(manifest["model_string"])
         assert config == Human3RConfig.from_variant(f"human3r_{variant}")
         assert parse_model_string(manifest["model_string"])["depth_mode"] == ("exp", float("-inf"), float("inf"))
 
@@ -202,5 +203,5 @@ def test_model_string_parser_never_evaluates() -> None:
     ):
         with pytest.raises(h3r.ConfigError, match="not a literal"):
             parse_model_string(evil)
-    with pytest.raises(h3r.ConfigError, match="output_mode='naive' is not supported"):
-        Human3RConfig.from_model_string("A(C(output_mode='naive'))")
+    with pytest.raises(h3r.ConfigError, match="output_mode='naive' is not implemented here"):
+        config_from_model_string("A(C(output_mode='naive'))")

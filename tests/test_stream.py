@@ -17,22 +17,22 @@ from tests.conftest import synthetic_clip
 
 @pytest.fixture(scope="module")
 def fixture_model(fixture_dir: Path) -> h3r.Human3R:
-    model = h3r.Human3R(h3r.Human3RConfig.from_fixture(fixture_dir / "tiny_config.json")).eval()
-    model.load_state_dict(load_file(str(fixture_dir / "tiny_state_dict.safetensors")))
-    return model
+    from human3r_demo.parity import Fixture, fixture_model
+
+    return fixture_model(Fixture.open(fixture_dir))
 
 
 def close(a, b, what: str) -> None:
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5, rtol=1e-5, err_msg=what)
 
 
-def test_reconstruct_matches_the_reference_post_processing(fixture_dir: Path, fixture_model, smplx_dir: Path) -> None:
+def test_reconstruct_matches_the_reference_post_processing(fixture_dir: Path, fixture_model, reference_smplx: Path) -> None:
     meta = json.loads((fixture_dir / "tiny_meta.json").read_text())
     clip = np.load(fixture_dir / "tiny_clip.npz")["source_frames"]
     post = {k: v.numpy() for k, v in load_file(str(fixture_dir / "tiny_postprocess.safetensors")).items()}
     results = list(
         h3r.reconstruct(clip, fixture_model, size=meta["size"], reset_interval=meta["reset_interval"],
-                        use_ttt3r=meta["use_ttt3r"], body_model=smplx_dir)
+                        use_ttt3r=meta["use_ttt3r"], body_model=reference_smplx)
     )
     assert len(results) == meta["n_frames"] == len(clip)
     for i, r in enumerate(results):
@@ -59,12 +59,13 @@ def test_reconstruct_matches_the_reference_post_processing(fixture_dir: Path, fi
     assert [r.track_ids for r in results] == [v["smpl_id"][0] if v["smpl_id"] else [] for v in kept]
 
 
-def test_world_pose_and_standard_smplx_parameters_reproduce_the_mesh(fixture_dir: Path, fixture_model, smplx_dir: Path) -> None:
+def test_world_pose_and_standard_smplx_parameters_reproduce_the_mesh(tiny_model, smplx_dir: Path) -> None:
     """global_orient_world + transl_world in plain smplx give the world vertices."""
     import smplx
 
-    clip = np.load(fixture_dir / "tiny_clip.npz")["source_frames"][:2]
-    result = next(h3r.reconstruct(clip, fixture_model, size=112, body_model=smplx_dir))
+    results = list(h3r.reconstruct(synthetic_clip(3, 180, 320, seed=2), tiny_model, body_model=smplx_dir))
+    result = results[-1]  # the camera has moved: world and camera frames differ
+    assert result.people and not np.allclose(result.camera_to_world, np.eye(4), atol=1e-3)
     layer = smplx.create(str(smplx_dir / "SMPLX_NEUTRAL.npz"), "smplx", use_pca=False, flat_hand_mean=True, num_betas=10)
     for person in result.people:
         t = lambda a: torch.from_numpy(np.asarray(a, np.float32))[None]  # noqa: E731
@@ -92,11 +93,11 @@ def test_missing_smplx_still_reconstructs_with_one_clear_message(tiny_model, tmp
         next(h3r.reconstruct(synthetic_clip(1), tiny_model, body_model=tmp_path / "typo"))
 
 
-def test_shared_focal_is_a_running_median(fixture_dir: Path, fixture_model) -> None:
-    clip = np.load(fixture_dir / "tiny_clip.npz")["source_frames"]
-    per_frame = [r.focal for r in h3r.reconstruct(clip, fixture_model, size=112, body_model=None)]
+def test_shared_focal_is_a_running_median(tiny_model) -> None:
+    clip = synthetic_clip(7, 90, 150, seed=1)
+    per_frame = [r.focal for r in h3r.reconstruct(clip, tiny_model, size=112, body_model=None)]
     assert min(per_frame) > 0 and len(set(per_frame)) == len(per_frame)  # it jitters frame to frame
-    shared = [r.intrinsics for r in h3r.reconstruct(clip, fixture_model, size=112, body_model=None, shared_focal=True)]
+    shared = [r.intrinsics for r in h3r.reconstruct(clip, tiny_model, size=112, body_model=None, shared_focal=True)]
     for i, K in enumerate(shared):
         seen = sorted(per_frame[: i + 1])
         assert K[0, 0] == K[1, 1] == pytest.approx(seen[(len(seen) - 1) // 2], rel=0.005)
@@ -105,9 +106,13 @@ def test_shared_focal_is_a_running_median(fixture_dir: Path, fixture_model) -> N
 
 def test_options_are_validated(tiny_model) -> None:
     clip = synthetic_clip(1)
-    with pytest.raises(ValueError, match="size must be a multiple of 16"):
+    with pytest.raises(h3r.OptionsError, match="size must be a multiple of 16"):
         next(h3r.reconstruct(clip, tiny_model, size=500))
-    with pytest.raises(ValueError, match="reset_interval must be a positive integer"):
+    with pytest.raises(h3r.OptionsError, match="reset_interval must be between 1 and"):
         next(h3r.reconstruct(clip, tiny_model, reset_interval=0))
-    with pytest.raises(ValueError, match="detection_threshold must be between 0 and 1"):
+    with pytest.raises(h3r.OptionsError, match="detection_threshold must be between 0 and 1"):
         next(h3r.reconstruct(clip, tiny_model, detection_threshold=1.5))
+    with pytest.raises(h3r.OptionsError, match="confidence_threshold must be a finite number"):
+        next(h3r.reconstruct(clip, tiny_model, confidence_threshold=float("nan")))
+    with pytest.raises(h3r.OptionsError, match="unknown option"):
+        next(h3r.reconstruct(clip, tiny_model, point_budget=5))

@@ -24,7 +24,7 @@ def recorded(tiny_model, smplx_dir: Path, tmp_path_factory: pytest.TempPathFacto
     rec = rr.RecordingStream("human3r_demo_test", recording_id="test")
     rec.save(str(path))
     rec.send_blueprint(default_blueprint(accumulate_points=True))
-    logger = RerunLogger(rec, body.faces, point_budget=500)
+    logger = RerunLogger(rec, body.faces, h3r.RunOptions(viewer_points=500))
     for result in results:
         logger.log(result, fps=2.0)
     rec.flush()

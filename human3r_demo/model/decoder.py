@@ -1,10 +1,19 @@
-"""The recurrent core: state tokens, the two interleaved decoders, and the pose memory.
+"""The recurrent core: the state tokens and the two interleaved decoders (one *rollout* step).
 
 Per frame, an *image stream* ``[pose token | image tokens | human prompts]`` and the *state stream*
 (``state_size`` tokens that persist across frames) are decoded together. At every layer each stream
 cross-attends to the other's previous layer, so the state reads the frame and the frame reads the
-state. The normalised last state layer is the candidate new state; TTT3R turns the state decoder's
-cross-attention into a per-token gate for how much of it to accept (:func:`ttt3r_update`).
+state. The normalised last state layer is the candidate new state ``S'_t``; TTT3R turns the state
+decoder's cross-attention into a per-token learning rate ``beta_t`` for how much of it to accept::
+
+    beta_t = sigmoid(mean over layers, heads and keys of the state->image attention logits)
+    S_t    = beta_t * S'_t + (1 - beta_t) * S_{t-1}          (:func:`ttt3r_update`)
+
+which the TTT3R paper reads as one step of test-time training, ``S_t = S_{t-1} - beta_t * grad``.
+
+Adapted from fanegg/Human3R@e313921 ``src/dust3r/model.py`` (``_encode_state``, ``_init_state``,
+``_decoder``, ``_recurrent_rollout`` and the TTT3R update in ``forward_recurrent_lighter``);
+ARCHITECTURE.md 4.1, 6 and 7.
 """
 
 from __future__ import annotations
@@ -39,19 +48,18 @@ class DecoderOutput:
     """Result of decoding one frame.
 
     Attributes:
-        new_state: (1, Ns, dd) candidate next state (``dec_norm_state`` of the last state layer).
+        new_state: (1, Ns, dd) candidate next state ``S'_t`` (``dec_norm_state`` of the last state layer).
         image_layers: L+1 tensors: index 0 the encoder tokens (1, N, ed), index l the image-stream
             output of layer l, (1, 1+N+n, dd); the last one is normalised (``dec_norm``).
         state_layers: L+1 state-stream tensors (1, Ns, dd) (index 0 = input state, L = ``new_state``),
-            only when ``output_hidden_states``.
-        gate_logit: (1, Ns) mean over layers, heads and keys of the state decoder's pre-softmax
-            cross-attention logits (TTT3R), accumulated on the fly; ``None`` unless requested.
-        cross_attn_logits: (L, heads, Ns, 1+N+n) every layer's state->image pre-softmax logits, only
-            with ``output_attentions``.
-        image_self_attentions: L tensors (1, heads, 1+N+n, 1+N+n), softmax weights of the image
+            only with ``output_hidden_states``.
+        gate_logit: (1, Ns) float32, the mean over layers, heads and keys of the state decoder's
+            pre-softmax cross-attention logits (TTT3R); ``None`` unless ``compute_gate``.
+        cross_attn_logits: (L, heads, Ns, 1+N+n) every layer's state->image pre-softmax logits;
+            image_self_attentions: L tensors (1, heads, 1+N+n, 1+N+n), softmax weights of the image
             stream's self-attention (rows/columns ordered ``[pose | image | prompts]``);
             image_cross_attentions: L tensors (1, heads, 1+N+n, Ns), image stream -> state.
-            Both only with ``output_attentions``.
+            All three only with ``output_attentions``.
     """
 
     new_state: Tensor
@@ -87,7 +95,7 @@ class RecurrentDecoder(nn.Module):
         self.state_norm = layer_norm(dd)
 
     def initial_state(self) -> Tensor:
-        """The learned initial state ``(1, Ns, dd)``; it does not depend on any image."""
+        """The learned initial state ``S_0`` (1, Ns, dd); it does not depend on any image."""
         return self.state_embed(self.register_tokens.weight)[None]
 
     def state_positions(self) -> Tensor:
@@ -109,95 +117,56 @@ class RecurrentDecoder(nn.Module):
         """Decode one frame.
 
         Args:
-            state: (1, Ns, dd) current state.
-            image_tokens: (1, N, ed) encoder output ``F``; image_pos: (1, N, 2).
+            state: (1, Ns, dd) current state ``S_{t-1}``.
+            image_tokens: (1, N, ed) encoder output ``F_t``; image_pos: (1, N, 2).
             pose_query: (1, 1, dd) the pose token or the pose memory's answer (position (-1, -1)).
             human_prompts: (1, n, dd); prompt_pos: (1, n, 2), n may be 0.
-            compute_gate: accumulate the TTT3R gate logits (``gate_logit``).
+            compute_gate: compute the TTT3R gate logits (``gate_logit``).
         """
+        dtype = self.state_embed.weight.dtype
         state_pos = self.state_positions()
         pose_pos = torch.full((1, 1, 2), -1, dtype=image_pos.dtype, device=image_pos.device)
-        x = torch.cat([pose_query, self.image_embed(image_tokens), human_prompts], dim=1)
+        x = torch.cat([pose_query.to(dtype), self.image_embed(image_tokens.to(dtype)), human_prompts.to(dtype)], dim=1)
         x_pos = torch.cat([pose_pos, image_pos, prompt_pos.to(image_pos.dtype)], dim=1)
-        z = state
+        z = state.to(dtype)
 
-        want_logits = compute_gate or output_attentions
-        image_layers, state_layers, all_logits = [image_tokens], [state], []
+        image_layers, state_layers, logits = [image_tokens], [z], []
         self_attentions, cross_attentions = [], []
         logit_sum = None
         for state_block, image_block in zip(self.state_blocks, self.image_blocks):
             # both streams read the previous layer of both streams
-            z_next = state_block(z, x, state_pos, x_pos, return_logits=want_logits)
+            z_next = state_block(z, x, state_pos, x_pos, mean_logit=compute_gate, output_attentions=output_attentions)
             x_next = image_block(x, z, x_pos, state_pos, output_attentions=output_attentions)
             x, z = x_next.tokens, z_next.tokens
+            if compute_gate:
+                logit_sum = z_next.mean_logit if logit_sum is None else logit_sum + z_next.mean_logit
             if output_attentions:
+                logits.append(z_next.cross_attn_logits)
                 self_attentions.append(x_next.self_attn_weights)
                 cross_attentions.append(x_next.cross_attn_weights)
-            if want_logits:
-                layer_sum = z_next.cross_attn_logits.sum(dim=(1, 3))  # (1, Ns)
-                logit_sum = layer_sum if logit_sum is None else logit_sum + layer_sum
-                if output_attentions:
-                    all_logits.append(z_next.cross_attn_logits)
             image_layers.append(x)
             state_layers.append(z)
 
         new_state = self.state_norm(z)
         image_layers[-1] = self.image_norm(x)
         state_layers[-1] = new_state
-
-        gate_logit = None
-        if want_logits:
-            L, heads = len(self.state_blocks), self.state_blocks[0].cross_attn.num_heads
-            gate_logit = logit_sum / (L * heads * x.shape[1])
         return DecoderOutput(
             new_state=new_state,
             image_layers=image_layers,
             state_layers=state_layers if output_hidden_states else None,
-            gate_logit=gate_logit,
-            cross_attn_logits=torch.cat(all_logits, dim=0) if output_attentions else None,
+            gate_logit=logit_sum / len(self.state_blocks) if compute_gate else None,
+            cross_attn_logits=torch.cat(logits, dim=0) if output_attentions else None,
             image_self_attentions=self_attentions if output_attentions else None,
             image_cross_attentions=cross_attentions if output_attentions else None,
         )
 
 
 def ttt3r_update(state: Tensor, new_state: Tensor, gate_logit: Tensor) -> Tensor:
-    """TTT3R's gated state update: ``g = sigmoid(gate_logit)``, ``state <- g * new + (1 - g) * state``.
+    """TTT3R's gated state update: ``beta = sigmoid(gate_logit)``, ``S <- beta * S' + (1 - beta) * S``.
 
     ``state``, ``new_state`` (1, Ns, dd); ``gate_logit`` (1, Ns). The gate is per state token: tokens
-    the frame attends to strongly are rewritten, the rest keep their memory.
+    the frame attends to strongly are rewritten, the rest keep their memory. Computed in the
+    dtype of ``state`` (float32 for a stream, whatever the model's precision).
     """
-    gate = torch.sigmoid(gate_logit)[..., None]
-    return new_state * gate + state * (1 - gate)
-
-
-class PoseMemory(nn.Module):
-    """CUT3R's pose retriever: a small memory of (image feature, camera pose feature) slots.
-
-    ``inquire`` reads a pose query for a new frame from its global image feature; ``update`` writes
-    the frame's feature and decoded pose token. Both are two :class:`DecoderBlock` s of width
-    ``2 * dd`` without RoPE. ``mem`` is the learned initial memory (1, M, 2*dd).
-    """
-
-    def __init__(self, config: Human3RConfig) -> None:
-        super().__init__()
-        dd, width = config.dec_embed_dim, 2 * config.dec_embed_dim
-        self.dim = dd
-        self.proj_q = nn.Linear(config.enc_embed_dim, dd)
-        self.masked_token = nn.Parameter(torch.zeros(1, 1, dd))
-        self.mem = nn.Parameter(torch.zeros(1, config.local_mem_size, width))
-        self.read_blocks = nn.ModuleList(DecoderBlock(width, config.dec_num_heads, config.mlp_ratio) for _ in range(2))
-        self.write_blocks = nn.ModuleList(DecoderBlock(width, config.dec_num_heads, config.mlp_ratio) for _ in range(2))
-
-    def inquire(self, global_feature: Tensor, memory: Tensor) -> Tensor:
-        """``global_feature`` (1, 1, ed), ``memory`` (1, M, 2dd) -> pose query (1, 1, dd)."""
-        x = torch.cat([self.proj_q(global_feature), self.masked_token.expand(global_feature.shape[0], -1, -1)], dim=-1)
-        for block in self.read_blocks:
-            x = block(x, memory).tokens
-        return x[..., -self.dim :]
-
-    def update(self, memory: Tensor, global_feature: Tensor, pose_feature: Tensor) -> Tensor:
-        """Write ``[proj_q(global_feature), pose_feature]`` (1, 1, 2dd) into ``memory`` (1, M, 2dd)."""
-        entry = torch.cat([self.proj_q(global_feature), pose_feature], dim=-1)
-        for block in self.write_blocks:
-            memory = block(memory, entry).tokens
-        return memory
+    gate = torch.sigmoid(gate_logit.to(state.dtype))[..., None]
+    return new_state.to(state.dtype) * gate + state * (1 - gate)

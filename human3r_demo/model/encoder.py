@@ -1,4 +1,11 @@
-"""The CUT3R image encoder: a ViT-L/16 with 2D RoPE and no absolute position embedding."""
+"""The CUT3R image encoder: a ViT-L/16 with 2D RoPE and no absolute position embedding.
+
+It turns a frame into the image tokens ``F_t`` (one per 16x16 patch) that the decoders, the human
+prompts and the dense heads read.
+
+Adapted from fanegg/Human3R@e313921 ``src/dust3r/model.py`` (``_encode_image``) and
+``src/dust3r/patch_embed.py`` (``PatchEmbedDust3R``); ARCHITECTURE.md 3.
+"""
 
 from __future__ import annotations
 

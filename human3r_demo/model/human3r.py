@@ -1,45 +1,52 @@
 """Human3R: CUT3R's recurrent 4D reconstruction plus Multi-HMR's human prompts, one frame at a time.
 
-One call of :meth:`Human3R.step` is one turn of the online loop::
+One call of :meth:`Human3R.forward` is one step of the online *rollout*::
 
-    F, pos     = encoder(image)                            # CUT3R image tokens
-    T          = human_encoder(image_mhmr)                 # DINOv2 human tokens
+    F, pos     = encoder(image)                            # CUT3R image tokens F_t
+    T          = human_encoder(image_mhmr)                 # DINOv2 detection tokens
     heads      = human_detector(T)                         # head scores, NMS, offsets, mask
     H          = prompt_fusion(T[heads], F[heads])         # one human prompt per person
     pose_query = pose_token on a fresh state, else pose_memory.inquire(mean(F))
-    decoded    = decoder(state, F, pose_query, H)          # state <-> [pose | image | prompts]
+    decoded    = decoder(S_{t-1}, F, pose_query, H)        # state <-> [pose | image | prompts]
     outputs    = dense heads + SMPL-X regressor            # points, camera, people
-    state      = TTT3R-gated (or full) update; memory = pose_memory.update(...)
+    S_t        = TTT3R-gated (or full) update; memory = pose_memory.update(...)
 
-The module holds no per-sequence data: the recurrent state is passed in and returned
+The module holds no per-sequence data: the recurrent state is passed in and returned in the output
 (:class:`RecurrentState`), so a stream, a notebook or a test can drive it frame by frame.
+
+Adapted from fanegg/Human3R@e313921 ``src/dust3r/model.py`` (``ARCroco3DStereo.forward_recurrent_lighter``
+for batch size 1, ``use_ttt3r``); ARCHITECTURE.md 11.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ..config import Human3RConfig
-from ..preprocess import mhmr_normalize
-from .backbone import DINOv2
-from .checkpoint_keys import UnusedCheckpointWeights, from_official_keys, to_official_keys
-from .decoder import DecoderOutput, PoseMemory, RecurrentDecoder, ttt3r_update
+from .decoder import DecoderOutput, RecurrentDecoder, ttt3r_update
+from .dense_heads import DENSE_HEADS, DenseHeads, HeadsOutput
+from .detection import DETECTION_THRESHOLD, HeadDetections, HumanDetector
+from .dinov2 import DINOv2
 from .encoder import ImageEncoder
-from .heads import DenseHeads, HeadsOutput, SMPLXPrediction, SMPLXRegressor
-from .human_heads import HeadDetections, HumanDetector, HumanPrompts, PromptFusion
+from .pose_memory import PoseMemory
+from .prompts import HumanPrompts, PromptFusion
+from .smplx_head import SMPLXPrediction, SMPLXRegressor
+
+# ImageNet statistics of the DINOv2 input normalisation
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
 class RecurrentState:
-    """What the model carries from one frame to the next.
+    """What the model carries from one frame to the next (float32, whatever the model's precision:
+    the gated update blends it over thousands of frames).
 
     Attributes:
-        state: (1, Ns, dd) the scene state tokens.
+        state: (1, Ns, dd) the scene state tokens ``S_t``.
         memory: (1, M, 2*dd) the pose memory.
         fresh: True on the first frame and right after a reset: the frame is decoded with the
             learned pose token instead of a memory read, and its new state is taken whole (no gate).
@@ -55,17 +62,18 @@ class Human3ROutput:
     """Everything computed for one frame (batch 1; n people, N = h*w image tokens).
 
     Attributes:
-        heads: dense outputs (points, confidences, colours) and the camera pose.
+        heads: dense outputs (points, confidences) and the camera pose, float32.
         detections: head detections and the human mask.
         prompts: the fused human prompts and their CUT3R patches.
         smplx: SMPL-X parameters per person, ``None`` when n = 0.
-        refined_human_tokens: (1, n, dd) the prompts after the decoder (used by the tracker).
-        image_tokens: (1, N, ed) CUT3R encoder output; image_pos: (1, N, 2).
-        human_tokens: (1, g*g, C_hmr) DINOv2 output.
+        refined_human_tokens: (1, n, dd) the prompts after the decoder (what the tracker matches).
+        image_tokens: (1, N, ed) CUT3R encoder output ``F``; image_pos: (1, N, 2).
+        human_tokens: (1, g*g, C_hmr) the detection tokens (DINOv2 output).
         global_feature: (1, 1, ed) mean image token (the pose memory's key).
         pose_query: (1, 1, dd) what entered the decoder in the pose slot.
-        decoder: per-layer decoder outputs, new state and TTT3R gate logits.
-        gate: (1, Ns) the TTT3R gate that was applied, ``None`` if the state was overwritten.
+        decoder: per-layer decoder outputs and the new state candidate.
+        gate: (1, Ns) TTT3R's ``beta_t`` that was applied, ``None`` if the state was overwritten.
+        state: the recurrent state to pass to the next frame.
     """
 
     heads: HeadsOutput
@@ -80,6 +88,7 @@ class Human3ROutput:
     pose_query: Tensor
     decoder: DecoderOutput
     gate: Tensor | None
+    state: RecurrentState
 
     @property
     def num_humans(self) -> int:
@@ -87,15 +96,27 @@ class Human3ROutput:
 
 
 class Human3R(nn.Module):
-    """The full network. Build it from a :class:`~human3r_demo.config.Human3RConfig`.
+    """The full network, built from a :class:`~human3r_demo.config.Human3RConfig`.
 
-    ``state_dict()`` and ``load_state_dict()`` use the official checkpoint key names (see
-    :mod:`~human3r_demo.model.checkpoint_keys`); attribute names describe the parts.
+    A plain ``nn.Module``: its ``state_dict()`` uses the module names below. Official checkpoints
+    are translated on the way in by :func:`human3r_demo.load_model` (and back by
+    :func:`human3r_demo.to_official_state_dict`).
+
+    Attributes:
+        checkpoint_name: what the weights are (a variant name, a file name, ``tiny-random``...),
+            set by the loader; ``None`` for a freshly built model.
+        is_random: True for untrained weights, whose geometry is meaningless.
     """
+
+    # parts that compute in float32 whatever the model's precision: detection decisions, the camera
+    # pose and the SMPL-X parameters are taken on float32 numbers (each is cheap; see :meth:`cast`)
+    _keep_in_fp32_modules = ("human_detector", "heads.camera_head", "smplx_head")
 
     def __init__(self, config: Human3RConfig) -> None:
         super().__init__()
         self.config = config
+        self.checkpoint_name: str | None = None
+        self.is_random = False
         self.encoder = ImageEncoder(config)
         self.decoder = RecurrentDecoder(config)
         self.pose_memory = PoseMemory(config)
@@ -104,51 +125,89 @@ class Human3R(nn.Module):
         self.prompt_fusion = PromptFusion(config)
         self.heads = DenseHeads(config)
         self.smplx_head = SMPLXRegressor(config)
-        self.unused = UnusedCheckpointWeights(config)
+        self.init_non_persistent_buffers()
+
+    def init_non_persistent_buffers(self, device: torch.device | str | None = None) -> None:
+        """Create the buffers that checkpoints do not hold: the DINOv2 input normalisation.
+
+        Called by ``__init__``, and again by the loader after it built the model on the meta device.
+        """
+        for name, values in (("mhmr_mean", IMAGENET_MEAN), ("mhmr_std", IMAGENET_STD)):
+            self.register_buffer(name, torch.tensor(values, device=device).view(1, 3, 1, 1), persistent=False)
+
+    # ------------------------------------------------------------------ device and precision
+    @property
+    def device(self) -> torch.device:
+        return self.mhmr_mean.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The compute dtype (that of the CUT3R encoder); ``_keep_in_fp32_modules`` stay float32."""
+        return self.encoder.patch_embed.proj.weight.dtype
+
+    def cast(self, dtype: torch.dtype) -> Human3R:
+        """Cast the weights to ``dtype`` once, keeping ``_keep_in_fp32_modules`` and the buffers float32.
+
+        Reduced precision pays where the arithmetic is: the encoders, the decoders, the pose memory
+        and the DPT heads. Everything downstream of the network (poses, rotations, focal, tracking,
+        the body model) is computed on float32 copies of its outputs.
+        """
+        keep = tuple(self._keep_in_fp32_modules)
+        for name, module in self.named_modules():
+            inside_kept = any(name == k or name.startswith(k + ".") for k in keep)
+            target = torch.float32 if inside_kept else dtype
+            for key, param in module.named_parameters(recurse=False):
+                if param.is_floating_point() and param.dtype != target:
+                    setattr(module, key, nn.Parameter(param.detach().to(target), requires_grad=param.requires_grad))
+        return self
 
     # ------------------------------------------------------------------ recurrent state
     @torch.no_grad()
     def initial_state(self) -> RecurrentState:
-        """The learned initial state and pose memory (also what a reset returns to)."""
-        return RecurrentState(self.decoder.initial_state(), self.pose_memory.mem.clone(), fresh=True)
+        """The learned initial state ``S_0`` and pose memory (also what a reset returns to)."""
+        return RecurrentState(self.decoder.initial_state().float(), self.pose_memory.mem.detach().float().clone(), fresh=True)
+
+    def normalize_mhmr(self, image_mhmr: Tensor) -> Tensor:
+        """Multi-HMR view in [-1, 1] -> ImageNet-normalised DINOv2 input (float32)."""
+        return (image_mhmr.float() * 0.5 + 0.5 - self.mhmr_mean) / self.mhmr_std
 
     # ------------------------------------------------------------------ one frame
-    @torch.inference_mode()
-    def step(
+    def forward(
         self,
         image: Tensor,
         image_mhmr: Tensor,
         state: RecurrentState | None = None,
         *,
         use_ttt3r: bool = True,
-        detection_threshold: float = 0.3,
+        detection_threshold: float = DETECTION_THRESHOLD,
+        dense_heads: tuple[str, ...] = DENSE_HEADS,
         output_hidden_states: bool = False,
         output_attentions: bool = False,
-    ) -> tuple[Human3ROutput, RecurrentState]:
+    ) -> Human3ROutput:
         """Run the model on one frame and advance the recurrent state.
 
         Args:
             image: (1, 3, H, W) CUT3R view in [-1, 1], H and W multiples of 16.
             image_mhmr: (1, 3, S, S) Multi-HMR view in [-1, 1] (see :mod:`~human3r_demo.preprocess`).
-            state: the state returned by the previous call; ``None`` starts a sequence.
+            state: ``output.state`` of the previous call; ``None`` starts a sequence.
             use_ttt3r: gate the state update with TTT3R (otherwise the new state replaces the old).
-            detection_threshold: minimum head score of a detection.
+            detection_threshold: minimum head score ``tau`` of a detection.
+            dense_heads: which DPT heads to run (``"self"`` always runs; ``"cross"`` and ``"rgb"``
+                only here, since the stream never reads them).
             output_hidden_states / output_attentions: keep every decoder layer / every layer's
-                state cross-attention logits in the output (for inspection; costs memory).
+                attention maps and logits in the output (for inspection; costs memory).
 
         Returns:
-            ``(output, next_state)``.
+            :class:`Human3ROutput`, with ``output.state`` the state for the next frame.
         """
         if image.shape[0] != 1 or image_mhmr.shape[0] != 1:
             raise ValueError("Human3R runs one frame at a time (batch size 1)")
-        dtype = self.decoder.state_embed.weight.dtype
-        image, image_mhmr = image.to(dtype), image_mhmr.to(dtype)
         H, W = image.shape[-2:]
         if state is None:
             state = self.initial_state()
 
-        image_tokens, image_pos = self.encoder(image)
-        human_tokens = self.human_encoder(mhmr_normalize(image_mhmr))
+        image_tokens, image_pos = self.encoder(image.to(self.dtype))
+        human_tokens = self.human_encoder(self.normalize_mhmr(image_mhmr).to(self.dtype))
         detections = self.human_detector(human_tokens, detection_threshold)
         prompts = self.prompt_fusion(detections, image_tokens, (H, W))
 
@@ -157,6 +216,7 @@ class Human3R(nn.Module):
             pose_query = self.decoder.pose_token
         else:
             pose_query = self.pose_memory.inquire(global_feature, state.memory)
+        gated = use_ttt3r and not state.fresh
         decoded = self.decoder(
             state.state,
             image_tokens,
@@ -164,8 +224,7 @@ class Human3R(nn.Module):
             pose_query,
             prompts.prompts,
             prompts.positions,
-            # the reference computes the logits whenever TTT3R is on, even where it ignores them
-            compute_gate=use_ttt3r,
+            compute_gate=gated,
             output_hidden_states=output_hidden_states,
             output_attentions=output_attentions,
         )
@@ -173,20 +232,20 @@ class Human3R(nn.Module):
         N = image_tokens.shape[1]
         layers = decoded.image_layers
         final = layers[-1]
-        _, mid, late, last = self.config.dpt_hooks
+        _, mid, late, _ = self.config.dpt_hooks
         hooks = [layers[0], layers[mid][:, 1 : 1 + N], layers[late][:, 1 : 1 + N], final[:, : 1 + N]]
-        heads = self.heads(hooks, image_pos, (H, W))
+        heads = self.heads(hooks, image_pos, (H, W), dense_heads)
         refined = final[:, 1 + N :]
         smplx = self.smplx_head(refined, detections.human_tokens) if detections.num_humans else None
 
-        memory = self.pose_memory.update(state.memory, global_feature, final[:, :1])
-        if use_ttt3r and not state.fresh:
+        memory = self.pose_memory.update(state.memory, global_feature, final[:, :1]).float()
+        if gated:
             gate = torch.sigmoid(decoded.gate_logit)
             next_state = ttt3r_update(state.state, decoded.new_state, decoded.gate_logit)
         else:
-            gate, next_state = None, decoded.new_state
+            gate, next_state = None, decoded.new_state.float()
 
-        output = Human3ROutput(
+        return Human3ROutput(
             heads=heads,
             detections=detections,
             prompts=prompts,
@@ -199,32 +258,10 @@ class Human3R(nn.Module):
             pose_query=pose_query,
             decoder=decoded,
             gate=gate,
+            state=RecurrentState(next_state, memory, fresh=False),
         )
-        return output, RecurrentState(next_state, memory, fresh=False)
-
-    # ------------------------------------------------------------------ official checkpoint layout
-    def state_dict(self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> Any:
-        """The state dict under the official checkpoint key names (aliases included)."""
-        if args:
-            raise TypeError("pass state_dict arguments by keyword")
-        official = to_official_keys(super().state_dict(keep_vars=keep_vars))
-        if destination is None:
-            return official
-        for key, value in official.items():
-            destination[prefix + key] = value
-        return destination
-
-    def load_state_dict(self, state_dict: Mapping[str, Tensor], strict: bool = True, assign: bool = False) -> Any:
-        """Load an official-layout state dict (e.g. a checkpoint's ``model`` entry)."""
-        renamed, unknown = from_official_keys(state_dict)
-        if unknown and strict:
-            raise RuntimeError(f"unexpected key(s) in state_dict: {', '.join(unknown[:10])}")
-        result = super().load_state_dict(renamed, strict=strict, assign=assign)
-        result.unexpected_keys.extend(unknown)
-        return result
 
     @property
     def num_parameters(self) -> int:
-        """Number of unique parameters (aliases counted once)."""
+        """Number of parameters."""
         return sum(p.numel() for p in self.parameters())
-

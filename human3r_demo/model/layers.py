@@ -1,8 +1,13 @@
-"""Transformer building blocks shared by the CUT3R encoder, the decoders and the heads.
+"""Transformer building blocks shared by the CUT3R encoder, the decoders, the pose memory and the heads.
 
 All follow the pre-norm ViT layout (timm / CroCo). Every ``Linear`` has a bias and every
 ``LayerNorm`` uses ``eps=1e-6``. Fused ``qkv`` projections are laid out ``[q | k | v]`` with the heads
 contiguous inside each third, i.e. their output reshapes to ``(B, N, 3, heads, head_dim)``.
+Attention always runs through ``F.scaled_dot_product_attention``; attention maps and logits are
+computed on the side, and only when asked for (``output_attentions``).
+
+Adapted from fanegg/Human3R@e313921 ``src/dust3r/blocks.py`` (``Attention``, ``CrossAttention``,
+``DecoderBlock``, ``ModLN``) and ``src/croco/models/blocks.py`` (``Block``, ``Mlp``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ def layer_norm(dim: int) -> nn.LayerNorm:
 
 
 class Mlp(nn.Module):
-    """``fc2(GELU(fc1(x)))``, hidden width ``ratio * dim`` (keys ``fc1``, ``fc2``)."""
+    """``fc2(GELU(fc1(x)))`` (keys ``fc1``, ``fc2``)."""
 
     def __init__(self, dim: int, hidden_dim: int, out_dim: int | None = None) -> None:
         super().__init__()
@@ -36,6 +41,18 @@ class Mlp(nn.Module):
 def two_layer_mlp(dim: int, hidden_dim: int, out_dim: int, act: type[nn.Module] = nn.GELU) -> nn.Sequential:
     """``Linear -> act -> Linear`` as a Sequential (parameter keys ``0`` and ``2``)."""
     return nn.Sequential(nn.Linear(dim, hidden_dim), act(), nn.Linear(hidden_dim, out_dim))
+
+
+def split_heads(x: Tensor, num_heads: int) -> Tensor:
+    """(B, N, C) -> (B, heads, N, C // heads)."""
+    B, N, C = x.shape
+    return x.reshape(B, N, num_heads, C // num_heads).transpose(1, 2)
+
+
+def merge_heads(x: Tensor) -> Tensor:
+    """(B, heads, N, Dh) -> (B, N, heads * Dh)."""
+    B, heads, N, Dh = x.shape
+    return x.transpose(1, 2).reshape(B, N, heads * Dh)
 
 
 class Attention(nn.Module):
@@ -53,31 +70,22 @@ class Attention(nn.Module):
     def __init__(self, dim: int, num_heads: int, rope: RoPE2D | None = None, fp16_rope: bool = False) -> None:
         super().__init__()
         self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.scale = self.head_dim**-0.5
+        self.scale = (dim // num_heads) ** -0.5
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
         self.rope = rope
         self.fp16_rope = fp16_rope
 
-    def forward(self, x: Tensor, pos: Tensor | None = None) -> Tensor:
-        """``x`` (B, N, C), ``pos`` (B, N, 2) integer positions -> (B, N, C)."""
+    def forward(self, x: Tensor, pos: Tensor | None = None, output_attentions: bool = False) -> tuple[Tensor, Tensor | None]:
+        """``x`` (B, N, C), ``pos`` (B, N, 2) integer positions -> ``((B, N, C), weights (B, heads, N, N) or None)``."""
         B, N, C = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).transpose(1, 3)
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads).transpose(1, 3)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # each (B, heads, N, Dh)
         if self.rope is not None:
             q, k = self._rotate(q, pos), self._rotate(k, pos)
-        out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
-        return self.proj(out.transpose(1, 2).reshape(B, N, C))
-
-    def attention_weights(self, x: Tensor, pos: Tensor | None = None) -> Tensor:
-        """Softmax attention weights (B, heads, N, N) of ``x``, for inspection (not used by forward)."""
-        B, N, _ = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).transpose(1, 3)
-        q, k = qkv[:, :, 0], qkv[:, :, 1]
-        if self.rope is not None:
-            q, k = self._rotate(q, pos), self._rotate(k, pos)
-        return ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
+        out = self.proj(merge_heads(F.scaled_dot_product_attention(q, k, v, scale=self.scale)))
+        weights = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1) if output_attentions else None
+        return out, weights
 
     def _rotate(self, t: Tensor, pos: Tensor) -> Tensor:
         if self.fp16_rope:
@@ -85,18 +93,23 @@ class Attention(nn.Module):
         return self.rope(t, pos)
 
 
-class CrossAttention(nn.Module):
-    """Queries from one stream attend to keys/values of another (``projq``, ``projk``, ``projv``).
+@dataclass
+class CrossAttentionOutput:
+    """``tokens`` (B, Nq, C); the optional extras are described in :meth:`CrossAttention.forward`."""
 
-    With ``return_logits=True`` the attention is computed explicitly and the pre-softmax logits
-    ``(B, heads, Nq, Nk)`` are returned too; TTT3R derives its state-update gate from them.
-    """
+    tokens: Tensor
+    mean_logit: Tensor | None = None
+    logits: Tensor | None = None
+    weights: Tensor | None = None
+
+
+class CrossAttention(nn.Module):
+    """Queries from one stream attend to keys/values of another (``projq``, ``projk``, ``projv``)."""
 
     def __init__(self, dim: int, num_heads: int, rope: RoPE2D | None = None) -> None:
         super().__init__()
         self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.scale = self.head_dim**-0.5
+        self.scale = (dim // num_heads) ** -0.5
         self.projq = nn.Linear(dim, dim)
         self.projk = nn.Linear(dim, dim)
         self.projv = nn.Linear(dim, dim)
@@ -109,33 +122,32 @@ class CrossAttention(nn.Module):
         context: Tensor,
         qpos: Tensor | None = None,
         kpos: Tensor | None = None,
-        return_logits: bool = False,
-    ) -> tuple[Tensor, Tensor | None]:
-        """``query`` (B, Nq, C) attends to ``context`` (B, Nk, C) -> ``((B, Nq, C), logits or None)``."""
-        B, Nq, C = query.shape
-        q = self._heads(self.projq(query))
-        k = self._heads(self.projk(context))
-        v = self._heads(self.projv(context))
+        *,
+        mean_logit: bool = False,
+        output_attentions: bool = False,
+    ) -> CrossAttentionOutput:
+        """``query`` (B, Nq, C) attends to ``context`` (B, Nk, C).
+
+        Args:
+            mean_logit: also return ``mean_logit`` (B, Nq), the pre-softmax logit ``q.k * scale``
+                averaged over heads and keys, in float32 (TTT3R's gate). It equals ``q . mean(k)``,
+                so the (B, heads, Nq, Nk) logits are never materialised for it.
+            output_attentions: also return the pre-softmax ``logits`` and the softmax ``weights``
+                (B, heads, Nq, Nk), for inspection.
+        """
+        q = split_heads(self.projq(query), self.num_heads)
+        k = split_heads(self.projk(context), self.num_heads)
+        v = split_heads(self.projv(context), self.num_heads)
         if self.rope is not None:
             q, k = self.rope(q, qpos), self.rope(k, kpos)
-        if return_logits:
-            logits = (q @ k.transpose(-2, -1)) * self.scale  # (B, heads, Nq, Nk)
-            out = logits.softmax(dim=-1) @ v
-        else:
-            logits = None
-            out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
-        return self.proj(out.transpose(1, 2).reshape(B, Nq, C)), logits
-
-    def attention_weights(self, query: Tensor, context: Tensor, qpos: Tensor | None = None, kpos: Tensor | None = None) -> Tensor:
-        """Softmax attention weights (B, heads, Nq, Nk), for inspection (not used by forward)."""
-        q, k = self._heads(self.projq(query)), self._heads(self.projk(context))
-        if self.rope is not None:
-            q, k = self.rope(q, qpos), self.rope(k, kpos)
-        return ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
-
-    def _heads(self, x: Tensor) -> Tensor:
-        B, N, _ = x.shape
-        return x.reshape(B, N, self.num_heads, self.head_dim).permute(0, 2, 1, 3)
+        out = CrossAttentionOutput(self.proj(merge_heads(F.scaled_dot_product_attention(q, k, v, scale=self.scale))))
+        if mean_logit:
+            mean_key = k.float().mean(dim=-2, keepdim=True)  # (B, heads, 1, Dh)
+            out.mean_logit = (q.float() @ mean_key.transpose(-2, -1))[..., 0].mean(dim=1) * self.scale
+        if output_attentions:
+            out.logits = (q @ k.transpose(-2, -1)) * self.scale
+            out.weights = out.logits.softmax(dim=-1)
+        return out
 
 
 class EncoderBlock(nn.Module):
@@ -151,16 +163,26 @@ class EncoderBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: Tensor, pos: Tensor | None = None) -> Tensor:
-        x = x + self.attn(self.norm1(x), pos)
+        x = x + self.attn(self.norm1(x), pos)[0]
         return x + self.mlp(self.norm2(x))
 
 
 @dataclass
 class DecoderBlockOutput:
-    tokens: Tensor  # (B, N, C) the updated query stream
-    cross_attn_logits: Tensor | None = None  # (B, heads, N, Nk) pre-softmax, when requested
-    self_attn_weights: Tensor | None = None  # (B, heads, N, N), with output_attentions
-    cross_attn_weights: Tensor | None = None  # (B, heads, N, Nk), with output_attentions
+    """One decoder block's result; the extras are ``None`` unless requested.
+
+    Attributes:
+        tokens: (B, N, C) the updated query stream.
+        mean_logit: (B, N) cross-attention pre-softmax logit averaged over heads and keys (float32).
+        cross_attn_logits: (B, heads, N, M) pre-softmax cross-attention logits.
+        self_attn_weights: (B, heads, N, N); cross_attn_weights: (B, heads, N, M) softmax weights.
+    """
+
+    tokens: Tensor
+    mean_logit: Tensor | None = None
+    cross_attn_logits: Tensor | None = None
+    self_attn_weights: Tensor | None = None
+    cross_attn_weights: Tensor | None = None
 
 
 class DecoderBlock(nn.Module):
@@ -186,23 +208,19 @@ class DecoderBlock(nn.Module):
         y: Tensor,
         xpos: Tensor | None = None,
         ypos: Tensor | None = None,
-        return_logits: bool = False,
+        *,
+        mean_logit: bool = False,
         output_attentions: bool = False,
     ) -> DecoderBlockOutput:
-        """``x`` (B, N, C) with positions ``xpos``, ``y`` (B, M, C) with ``ypos``.
-
-        ``output_attentions`` also returns both attention maps (recomputed for inspection).
-        """
-        normed = self.norm1(x)
-        self_weights = self.attn.attention_weights(normed, xpos) if output_attentions else None
-        x = x + self.attn(normed, xpos)
-        y = self.norm_y(y)
-        query = self.norm2(x)
-        cross_weights = self.cross_attn.attention_weights(query, y, xpos, ypos) if output_attentions else None
-        attended, logits = self.cross_attn(query, y, xpos, ypos, return_logits=return_logits)
+        """``x`` (B, N, C) with positions ``xpos``, ``y`` (B, M, C) with ``ypos``."""
+        attended, self_weights = self.attn(self.norm1(x), xpos, output_attentions=output_attentions)
         x = x + attended
+        cross = self.cross_attn(
+            self.norm2(x), self.norm_y(y), xpos, ypos, mean_logit=mean_logit, output_attentions=output_attentions
+        )
+        x = x + cross.tokens
         x = x + self.mlp(self.norm3(x))
-        return DecoderBlockOutput(x, logits, self_weights, cross_weights)
+        return DecoderBlockOutput(x, cross.mean_logit, cross.logits, self_weights, cross.weights)
 
 
 class ModulatedLayerNorm(nn.Module):
@@ -230,5 +248,5 @@ class ModulatedBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: Tensor, cond: Tensor, pos: Tensor) -> Tensor:
-        x = x + self.attn(self.norm1(x, cond), pos)
+        x = x + self.attn(self.norm1(x, cond), pos)[0]
         return x + self.mlp(self.norm2(x, cond))

@@ -8,6 +8,9 @@ This is the formula of the CUDA kernel that the official model runs with (``curo
 plain tensor ops: it accepts negative positions (the pose token sits at ``(-1, -1)``, which crashes
 the reference's PyTorch fallback) and computes in float32 whatever the token dtype, rounding once
 to that dtype at the end.
+
+Adapted from fanegg/Human3R@e313921 ``src/croco/models/curope/kernels.cu`` (the kernel's arithmetic)
+and ``src/croco/models/pos_embed.py`` (``RoPE2D``, its channel layout); ARCHITECTURE.md 3.1.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ Entity layout (timelines ``frame`` and, when the video has timestamps, ``time``)
     world/camera/image/mask        human mask (SegmentationImage, class 1 = person)
     world/camera/image/heads       head detections (Points2D, labelled with track ids)
     world/camera/image/people      mesh vertices projected into the image (Points2D per person)
-    world/points                   scene points: confident, people masked out, point budget
+    world/points                   scene points: each frame's ``scene_mask`` (the exports' filter), at
+                                   most ``viewer_points`` of them
     world/trajectory               camera path, one segment per frame
     world/people/<id>              SMPL-X Mesh3D: faces and colour static, vertices per frame,
                                    Clear when the person is not in the frame
@@ -29,6 +30,8 @@ import numpy as np
 import rerun as rr
 import rerun.blueprint as rrb
 
+from ..geometry import intrinsics_matrix
+from ..options import RunOptions
 from ..results import FrameResult
 from .colors import track_colour
 
@@ -73,9 +76,7 @@ class RerunLogger:
     Args:
         rec: the recording to log into.
         faces: (F, 3) SMPL-X triangles (``BodyModel.faces``), or ``None`` when there are no meshes.
-        confidence_threshold: scene points need a confidence above this.
-        mask_threshold: pixels with a human-mask probability above this are people.
-        point_budget: most scene points logged per frame (a seeded random subset).
+        options: the run's options (``mask_threshold`` for the mask overlay, ``viewer_points``).
         mesh_points_in_image: every how many vertices to project into the camera image.
     """
 
@@ -83,17 +84,15 @@ class RerunLogger:
         self,
         rec: rr.RecordingStream,
         faces: np.ndarray | None = None,
+        options: RunOptions | None = None,
         *,
-        confidence_threshold: float = 2.0,
-        mask_threshold: float = 0.1,
-        point_budget: int = 50_000,
         mesh_points_in_image: int = 8,
     ) -> None:
+        options = options or RunOptions()
         self.rec = rec
         self.faces = faces
-        self.confidence_threshold = confidence_threshold
-        self.mask_threshold = mask_threshold
-        self.point_budget = point_budget
+        self.mask_threshold = options.mask_threshold
+        self.point_budget = options.viewer_points
         self.mesh_stride = mesh_points_in_image
         self.rng = np.random.default_rng(0)
         self.alive: set[int] = set()
@@ -163,9 +162,7 @@ class RerunLogger:
             self.rec.log("world/camera/image/people", rr.Clear(recursive=False))
 
     def _log_scene_points(self, result: FrameResult) -> None:
-        keep = (result.confidence > self.confidence_threshold) & (result.human_mask <= self.mask_threshold)
-        keep &= np.isfinite(result.points).all(-1)
-        points, colours = result.points[keep], result.image[keep]
+        points, colours = result.scene_points
         if len(points) > self.point_budget:
             pick = self.rng.choice(len(points), self.point_budget, replace=False)
             points, colours = points[pick], colours[pick]
@@ -199,7 +196,7 @@ def display_intrinsics(K: np.ndarray, height: int, width: int) -> np.ndarray:
     if math.isfinite(focal) and focal > 1e-3 * max(height, width):
         return K
     focal = max(height, width) / (2 * math.tan(math.radians(_FALLBACK_FOV_DEG) / 2))
-    return np.array([[focal, 0, width // 2], [0, focal, height // 2], [0, 0, 1]], np.float32)
+    return intrinsics_matrix(focal, height, width).numpy()
 
 
 def project(result: FrameResult, world_points: np.ndarray) -> np.ndarray:

@@ -1,7 +1,12 @@
 """The Multi-HMR human encoder: a DINOv2 ViT (patch 14, LayerScale, no register tokens).
 
-Written from the ``facebookresearch/dinov2`` architecture so that no torch.hub download is needed;
-parameter names follow DINOv2's (``cls_token``, ``pos_embed``, ``blocks.i.ls1.gamma``, ...).
+Its output tokens are Human3R's *detection tokens*: one per 14x14 patch of the padded square view,
+each voting for "a head is centred here" (:mod:`~human3r_demo.model.detection`).
+
+Adapted from fanegg/Human3R@e313921 ``src/mhmr/blocks/dinov2.py`` (``Dinov2Backbone``, which builds
+``facebookresearch/dinov2``'s ``vision_transformer.py`` through torch.hub); written out here so that
+no hub download is needed. Parameter names follow DINOv2's (``cls_token``, ``pos_embed``,
+``blocks.i.ls1.gamma``, ...). ARCHITECTURE.md 5.1.
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ class DINOv2PatchEmbed(nn.Module):
 class DINOv2(nn.Module):
     """DINOv2 ViT returning the normalised patch tokens of its last block (cls token dropped).
 
-    ``mask_token`` exists in the checkpoints (DINOv2's masked-image training) and is unused here.
+    The checkpoints also hold DINOv2's ``mask_token`` (masked-image training); it is dropped on load.
     """
 
     def __init__(self, config: DINOv2Config) -> None:
@@ -77,7 +82,6 @@ class DINOv2(nn.Module):
         self.patch_size = config.patch_size
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + config.pos_grid**2, dim))
-        self.mask_token = nn.Parameter(torch.zeros(1, dim))
         self.patch_embed = DINOv2PatchEmbed(dim, config.patch_size)
         self.blocks = nn.ModuleList(DINOv2Block(dim, config.num_heads, config.mlp_ratio) for _ in range(config.depth))
         self.norm = layer_norm(dim)

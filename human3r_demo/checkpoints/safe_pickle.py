@@ -1,0 +1,147 @@
+"""Reading a ``.pth`` without running anything from it.
+
+A training checkpoint is a pickle: loading one with ``torch.load(weights_only=False)`` can run
+arbitrary code. Here the pickle's globals are first listed with ``pickletools`` (nothing is
+unpickled); anything that is neither a tensor nor a known configuration class (OmegaConf, argparse)
+is refused before loading. Then ``torch.load(weights_only=True)`` reads it with inert stand-ins for
+the configuration classes, so the pickled ``args`` become plain data and nothing is imported or
+executed. The error messages never suggest ``weights_only=False``.
+"""
+
+from __future__ import annotations
+
+import _compat_pickle
+import pickletools
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import CheckpointError
+
+__all__ = ["model_string", "plain", "safe_torch_load"]
+
+class _ConfigStandIn:
+    """Inert stand-in for a pickled configuration object: it records its state and runs nothing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__["_args"] = args
+
+    def __setstate__(self, state: Any) -> None:
+        self.__dict__["_state"] = state
+
+    def __setitem__(self, key: Any, value: Any) -> None:  # SETITEMS on a dict subclass
+        self.__dict__.setdefault("_items", {})[key] = value
+
+
+# configuration classes a training checkpoint's ``args`` may reference (besides omegaconf.*)
+_CONFIG_GLOBALS = {
+    "argparse.Namespace",
+    "typing.Any",
+    "builtins.dict",
+    "builtins.list",
+    "builtins.tuple",
+    "builtins.set",
+    "builtins.int",
+    "builtins.float",
+    "builtins.str",
+    "builtins.bool",
+    "collections.defaultdict",
+    "pathlib.PosixPath",
+    "pathlib.WindowsPath",
+    "pathlib.Path",
+}
+# what torch itself needs to rebuild tensors (allowed by weights_only=True already)
+_TORCH_GLOBAL = re.compile(r"^(torch\.|collections\.OrderedDict$|_codecs\.encode$|numpy\.core\.multiarray\._reconstruct$)")
+
+
+def _pickled_globals(path: Path) -> set[str]:
+    """The ``module.name`` globals referenced by a zip-format torch checkpoint, without unpickling it."""
+    with zipfile.ZipFile(path) as archive:
+        pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
+        if not pickles:
+            raise CheckpointError(f"{path.name} is a zip file but not a PyTorch checkpoint (no data.pkl)")
+        data = archive.read(pickles[0])
+    found, strings, memo = set(), [], {}
+    for op, arg, _ in pickletools.genops(data):
+        if op.name == "GLOBAL":
+            module, name = arg.split(" ", 1)
+            # protocol-2 pickles use Python 2 names (__builtin__.long); map them as pickle does
+            module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+            found.add(f"{_compat_pickle.IMPORT_MAPPING.get(module, module)}.{name}")
+        elif op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+            strings.append(arg)
+        elif op.name in ("MEMOIZE", "BINPUT", "LONG_BINPUT", "PUT") and strings:
+            memo[arg if op.name != "MEMOIZE" else len(memo)] = strings[-1]
+        elif op.name in ("BINGET", "LONG_BINGET", "GET") and arg in memo:
+            strings.append(memo[arg])
+        elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+            found.add(f"{strings[-2]}.{strings[-1]}")
+    return found
+
+
+def safe_torch_load(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` with stand-ins for configuration classes; refuses the rest."""
+    globals_: set[str] = set()
+    if zipfile.is_zipfile(path):
+        try:
+            globals_ = _pickled_globals(path)
+        except (zipfile.BadZipFile, EOFError, ValueError) as err:
+            raise CheckpointError(f"{path.name} is damaged ({err}); download it again") from None
+    forbidden = sorted(
+        g for g in globals_ if not (_TORCH_GLOBAL.match(g) or g in _CONFIG_GLOBALS or g.startswith("omegaconf."))
+    )
+    if forbidden:
+        raise CheckpointError(
+            f"refusing to load {path.name}: it references {', '.join(forbidden[:5])}, which is neither a tensor "
+            f"nor a known configuration class. Nothing from the file was executed. If you trust its origin, "
+            f"convert it to safetensors on a machine where that code is installed."
+        )
+    stand_ins = [(type(g.rsplit(".", 1)[1], (_ConfigStandIn,), {}), g) for g in globals_ if not _TORCH_GLOBAL.match(g)]
+    for name in _CONFIG_GLOBALS:
+        if name not in globals_:
+            stand_ins.append((type(name.rsplit(".", 1)[1], (_ConfigStandIn,), {}), name))
+    try:
+        with torch.serialization.safe_globals(stand_ins):
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except Exception as err:  # torch raises several types for damaged or foreign files
+        text = str(err)
+        unsupported = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if unsupported:
+            raise CheckpointError(
+                f"refusing to load {path.name}: it references {unsupported.group(1)}, which is neither a tensor nor "
+                f"a known configuration class. Nothing from the file was executed."
+            ) from None
+        if "central directory" in text or "zip archive" in text or isinstance(err, (EOFError, zipfile.BadZipFile)):
+            raise CheckpointError(f"{path.name} is truncated or damaged ({text.splitlines()[0]}); download it again") from None
+        raise CheckpointError(f"{path.name} is not a readable PyTorch checkpoint ({type(err).__name__}: {text.splitlines()[0] if text else ''})") from None
+
+
+def plain(obj: Any) -> Any:
+    """Turn stand-ins (OmegaConf nodes, Namespace) into plain dicts, lists and values."""
+    if isinstance(obj, _ConfigStandIn):
+        state = obj.__dict__.get("_state")
+        if isinstance(state, dict):
+            if "_content" in state:
+                return plain(state["_content"])
+            if "_val" in state:
+                return plain(state["_val"])
+            return {k: plain(v) for k, v in state.items() if not k.startswith("_")}
+        if obj.__dict__.get("_items"):
+            return {k: plain(v) for k, v in obj.__dict__["_items"].items()}
+        return None
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    return obj
+
+
+def model_string(args: Any) -> str | None:
+    """The ``args.model`` constructor string of a training checkpoint's pickled configuration."""
+    config = plain(args)
+    if isinstance(config, dict) and isinstance(config.get("model"), str):
+        return config["model"]
+    return None

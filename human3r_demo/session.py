@@ -1,0 +1,274 @@
+"""The one session engine: a source and options in; per-frame progress, exports and one outcome out.
+
+The command line and the app both run reconstructions through :class:`Session`::
+
+    probe the source -> load the model (cached) -> Reconstructor -> per frame: log to Rerun, export
+    -> close the exports -> move them into the output folder as one complete set
+
+Everything that can go wrong ends the session with one line in :attr:`Outcome.error`; a stop
+request (Stop button, Ctrl-C) ends it after the current frame with complete files.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .body import BodyModel, BodyModelNotFound
+from .checkpoints import CheckpointError, load_model
+from .config import ConfigError, variant_name
+from .device import DeviceError
+from .export import Exporter
+from .io import SourceError, expected_count, frames, probe
+from .model import Human3R
+from .options import OptionsError, RunOptions
+from .results import FrameResult
+from .run_folder import RunFolder, RunFolderError
+from .stream import Reconstructor
+
+if TYPE_CHECKING:
+    import rerun as rr
+
+__all__ = ["ModelCache", "Outcome", "Progress", "Session"]
+
+# everything a session reports as one line instead of a traceback
+EXPECTED_ERRORS = (SourceError, CheckpointError, BodyModelNotFound, ConfigError, OptionsError, DeviceError, RunFolderError)
+
+
+@dataclass
+class Progress:
+    """One processed frame.
+
+    Attributes:
+        result: the frame's result.
+        done: frames processed so far; total: frames expected (``None`` when unknown).
+        seconds: time this frame took (model, post-processing, logging and exports).
+        tracks: people tracked so far.
+    """
+
+    result: FrameResult
+    done: int
+    total: int | None
+    seconds: float
+    tracks: int
+
+    @property
+    def status(self) -> str:
+        of = f" of {self.total}" if self.total else ""
+        return (f"Frame {self.done}{of} · {1 / max(self.seconds, 1e-6):.2f} FPS · "
+                f"{self.result.num_people} in view · {self.tracks} people tracked")
+
+
+@dataclass
+class Outcome:
+    """How a session ended.
+
+    Attributes:
+        frames: frames processed; seconds: wall time of the loop; tracks: people tracked.
+        files: the exports, ``{kind: path}`` in the output folder.
+        error: one line for people when the session could not start or had to end early.
+        stopped: True when it ended on a stop request.
+    """
+
+    frames: int = 0
+    seconds: float = 0.0
+    tracks: int = 0
+    files: dict[str, Path] = field(default_factory=dict)
+    error: str | None = None
+    stopped: bool = False
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return f"Stopped after {self.frames} frame(s): {self.error}" if self.frames else f"Could not run: {self.error}"
+        how = "Stopped" if self.stopped else "Done"
+        return (f"{how}: {self.frames} frame(s) in {self.seconds:.1f} s ({self.frames / max(self.seconds, 1e-6):.2f} FPS), "
+                f"{self.tracks} people tracked.")
+
+
+class ModelCache:
+    """Keeps the most recently used models loaded (one by default: a real model is 2-5 GB).
+
+    Models are keyed by what they resolve to - an official variant, a file's real path, an
+    untrained model's name - with the device and precision, so two spellings of one checkpoint
+    share one model; switching to another evicts the least recently used.
+    """
+
+    def __init__(self, capacity: int = 1) -> None:
+        self.capacity = capacity
+        self._models: dict[tuple[str, str, str], Human3R] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(options: RunOptions) -> tuple[str, str, str]:
+        name = options.model
+        resolved = variant_name(name) or (str(Path(name).resolve()) if Path(name).exists() else name)
+        return resolved, options.device, options.precision
+
+    def get(self, options: RunOptions) -> Human3R:
+        key = self.key(options)
+        with self._lock:
+            if key in self._models:
+                self._models[key] = self._models.pop(key)  # most recently used last
+                return self._models[key]
+            while len(self._models) >= self.capacity:
+                self._models.pop(next(iter(self._models)))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # callers show their own notice for untrained models
+                self._models[key] = load_model(options.model, options.device, options.precision)
+            return self._models[key]
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+
+class Session:
+    """One reconstruction run, as a generator of :class:`Progress`; :attr:`outcome` once it ends.
+
+    Args:
+        source: anything :func:`human3r_demo.io.frames` reads.
+        options: the run's :class:`RunOptions`.
+        out_dir: where the exports go (written in a staging folder and moved there whole when the
+            run ends; see :class:`~human3r_demo.run_folder.RunFolder`); ``None`` for no exports.
+        models: a :class:`ModelCache`, a loaded model, or ``None`` to load ``options.model``.
+        body: ``"auto"`` (``options.smplx``, else the usual places, else no meshes), a
+            :class:`BodyModel`, or ``None``.
+        recording: a Rerun recording to log every frame into (``None``: no viewer).
+        metadata: extra entries for ``summary.json``.
+    """
+
+    def __init__(
+        self,
+        source: object,
+        options: RunOptions,
+        out_dir: str | os.PathLike | None = None,
+        *,
+        models: ModelCache | Human3R | None = None,
+        body: BodyModel | str | None = "auto",
+        recording: rr.RecordingStream | None = None,
+        metadata: dict | None = None,
+    ) -> None:
+        self.source = source
+        self.options = options
+        self.folder = RunFolder(out_dir) if out_dir is not None else None
+        self.models = models
+        self.body = body
+        self.recording = recording
+        self.metadata = dict(metadata or {})
+        self.outcome: Outcome | None = None
+        self.finalizing = False
+
+    def run(self, should_stop: Callable[[], bool] = lambda: False) -> Iterator[Progress]:
+        """Process the source frame by frame; :attr:`outcome` is set when the generator ends.
+
+        ``should_stop`` is asked before every frame. A ``KeyboardInterrupt`` inside a frame (a second
+        Ctrl-C) ends the session too; the files are completed either way.
+        """
+        outcome = self.outcome = Outcome()
+        exporter = logger = None
+        tracks: set[int] = set()
+        started = time.perf_counter()
+        try:
+            info = probe(self.source)
+            if self.folder is not None:
+                self.folder.check()  # before the model loads: a bad --out is a one-line error at once
+            model = self._model()
+            recon = Reconstructor(model, self.options, body_model=self._body(model))
+            total = expected_count(info.num_frames, self.options.subsample, self.options.max_frames)
+            fps = self._fps(info.fps)
+            if self.recording is not None:
+                from .viz.rerun import RerunLogger
+
+                logger = RerunLogger(self.recording, recon.body.faces if recon.body else None, self.options)
+            if self.folder is not None:
+                exporter = Exporter(
+                    self.folder.open(),
+                    fps=fps,
+                    faces=recon.body.faces if recon.body else None,
+                    options=self.options,
+                    metadata={**self.metadata, "model": model.checkpoint_name, "random_weights": model.is_random,
+                              "size": self.options.size, "precision": str(model.dtype).removeprefix("torch.")},
+                )
+            for frame in frames(self.source, subsample=self.options.subsample, max_frames=self.options.max_frames):
+                if should_stop():
+                    outcome.stopped = True
+                    break
+                tick = time.perf_counter()
+                result = recon.process(frame.rgb, frame.index, frame.timestamp)
+                seconds = time.perf_counter() - tick
+                if logger is not None:
+                    logger.log(result, fps=1 / max(seconds, 1e-6))
+                if exporter is not None:
+                    exporter.add(result)
+                tracks.update(result.track_ids)
+                outcome.frames += 1
+                outcome.tracks = len(tracks)
+                yield Progress(result, outcome.frames, total, time.perf_counter() - tick, len(tracks))
+        except KeyboardInterrupt:
+            outcome.stopped = True
+        except GeneratorExit:  # the consumer went away (a closed browser tab): finish the files
+            outcome.stopped = True
+            self._finish(outcome, exporter, started)
+            raise
+        except EXPECTED_ERRORS as err:
+            outcome.error = str(err)
+        except OSError as err:
+            outcome.error = self._os_error(err)
+        self._finish(outcome, exporter, started)
+
+    # ------------------------------------------------------------------ parts
+    def _model(self) -> Human3R:
+        if isinstance(self.models, Human3R):
+            return self.models
+        if isinstance(self.models, ModelCache):
+            return self.models.get(self.options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return load_model(self.options.model, self.options.device, self.options.precision)
+
+    def _body(self, model: Human3R) -> BodyModel | None:
+        if self.body == "auto" and self.options.smplx is None:
+            try:
+                return BodyModel(None, device=model.device)
+            except BodyModelNotFound:
+                return None  # callers say so once (the CLI prints the instructions, the app a banner)
+        if self.body == "auto":
+            return BodyModel(self.options.smplx, device=model.device)
+        return self.body
+
+    def _fps(self, source_fps: float | None) -> float:
+        """Frame rate of the exported frames: the source's (over the subsampling), else ``options.fps``, else 30."""
+        if source_fps:
+            return source_fps / self.options.subsample
+        return self.options.fps or 30.0
+
+    def _finish(self, outcome: Outcome, exporter: Exporter | None, started: float) -> None:
+        self.finalizing = True
+        outcome.seconds = time.perf_counter() - started
+        if self.recording is not None:
+            self.recording.flush()
+        if exporter is None:
+            if self.folder is not None:
+                self.folder.abort()
+            return
+        try:
+            exporter.metadata.update(stopped=outcome.stopped, error=outcome.error)
+            files = exporter.close()
+            outcome.files = self.folder.commit(files)
+        except OSError as err:
+            self.folder.abort()
+            outcome.files = {}
+            outcome.error = self._os_error(err, kept=False)
+
+    def _os_error(self, err: OSError, kept: bool = True) -> str:
+        where = f" (writing to {self.folder.final})" if self.folder is not None else ""
+        what = err.strerror or str(err)
+        if kept or self.folder is None:
+            return f"{what}{where}"
+        return f"{what}{where}: nothing was changed in {self.folder.final}"
