@@ -25,6 +25,7 @@ from gradio_rerun import Rerun  # noqa: E402
 
 from human3r_demo.app_engine import MODEL_CHOICES, find_body_model, run_upload  # noqa: E402
 from human3r_demo.checkpoints import TINY_RANDOM, availability  # noqa: E402
+from human3r_demo.device import PRECISIONS  # noqa: E402
 from human3r_demo.io import SourceError, expected_count, probe  # noqa: E402
 from human3r_demo.options import OptionsError, RunOptions  # noqa: E402
 from human3r_demo.session import ModelCache  # noqa: E402
@@ -89,7 +90,7 @@ def status_html(text: str, progress: float | None = None, error: str | None = No
 
 
 # ---------------------------------------------------------------------- running
-def _gpu_seconds(video, model, size, subsample, max_frames, *args, **kwargs) -> int:
+def _gpu_seconds(video, model, precision, size, subsample, max_frames, *args, **kwargs) -> int:
     """ZeroGPU time to ask for: about 0.2 s per frame of this clip plus loading, within the Space limits."""
     try:
         frames = probe(video).num_frames or 300
@@ -99,7 +100,7 @@ def _gpu_seconds(video, model, size, subsample, max_frames, *args, **kwargs) -> 
     return int(min(300, 60 + 0.2 * frames))
 
 
-def run(video, model, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
+def run(video, model, precision, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
         confidence_threshold, viewer_points, accumulate, request: gr.Request):
     """Stream one reconstruction: yields (viewer bytes, status, downloads) after every frame."""
     if video is None:
@@ -110,6 +111,7 @@ def run(video, model, size, subsample, max_frames, use_ttt3r, reset_interval, de
         options = DEFAULTS.replace(
             model=model,
             device=ARGS.device or DEFAULTS.device,
+            precision=precision,
             size=int(size),
             subsample=int(subsample or 1),
             max_frames=int(max_frames) if max_frames else None,
@@ -152,6 +154,8 @@ with gr.Blocks(title="Human3R demo", delete_cache=(3600, 3600)) as demo:
                 gr.Examples([[str(p)] for p in EXAMPLES], inputs=[video], label="Examples")
             model = gr.Dropdown(CHOICES, value=ARGS.model, label="Model", allow_custom_value=True, elem_id="h3r-model")
             with gr.Accordion("Options", open=False):
+                precision = gr.Dropdown(list(PRECISIONS), value=DEFAULTS.precision, label="Precision",
+                                        info="auto: bf16 where the hardware computes it natively (faster), else fp32")
                 size = gr.Dropdown([512, 384, 320, 256, 224], value=DEFAULTS.size, label="Input size (long side, px)")
                 subsample = gr.Slider(1, 10, value=DEFAULTS.subsample, step=1, label="Use every N-th frame")
                 max_frames = gr.Number(value=0, precision=0, minimum=0, label="Max frames (0 = all)", elem_id="h3r-max-frames")
@@ -176,7 +180,7 @@ with gr.Blocks(title="Human3R demo", delete_cache=(3600, 3600)) as demo:
     model.change(model_banner, inputs=[model], outputs=[banner])
     event = run_button.click(
         run,
-        inputs=[video, model, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
+        inputs=[video, model, precision, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
                 confidence_threshold, viewer_points, accumulate],
         outputs=[viewer, status, downloads],
     )

@@ -7,7 +7,7 @@
         print(result.index, result.num_people, result.camera_to_world[:3, 3])
 """
 
-from .body import BodyModel, BodyModelNotFound
+from .body import BodyModel, BodyModelError, BodyModelNotFound
 from .checkpoints import CheckpointError, load_model, to_official_state_dict
 from .config import ConfigError, Human3RConfig
 from .device import DeviceError
@@ -22,6 +22,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "BodyModel",
+    "BodyModelError",
     "BodyModelNotFound",
     "CheckpointError",
     "ConfigError",

@@ -18,55 +18,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import roma
 import torch
 from torch import Tensor
 
+from .smplx_file import HOW_TO_GET_SMPLX, BodyModelError, BodyModelNotFound, find_smplx_file, verified_copy
 from .smplx_layout import HEAD_JOINT, PELVIS_JOINT, ROTATION_SLICES
 
-SMPLX_FILENAME = "SMPLX_NEUTRAL.npz"
-ENV_VAR = "HUMAN3R_SMPLX_DIR"
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "data" / "body_models"
-
-HOW_TO_GET_SMPLX = (
-    f"SMPL-X meshes need the licensed body model file {SMPLX_FILENAME}. Register (free for research) at "
-    f"https://smpl-x.is.tue.mpg.de, download 'SMPL-X v1.1 (NPZ+PKL)', and put {SMPLX_FILENAME} in one of: "
-    f"a folder passed as body_model=..., the folder named by ${ENV_VAR}, or {DEFAULT_DIR} (a 'smplx/' "
-    "subfolder works too). Without it, reconstruction still returns SMPL-X parameters, head "
-    "positions, cameras and scene points, but no meshes."
-)
-
-
-class BodyModelNotFound(FileNotFoundError):
-    """The SMPL-X model file is missing; the message says how to obtain it."""
-
-
-def find_smplx_file(location: str | os.PathLike | None = None) -> Path:
-    """Resolve the SMPL-X ``.npz``: from ``location`` (a file or folder), ``$HUMAN3R_SMPLX_DIR``,
-    or ``data/body_models/``. Raises :class:`BodyModelNotFound` with instructions."""
-    candidates: list[Path] = []
-    if location is not None:
-        candidates.append(Path(location))
-    elif os.environ.get(ENV_VAR):
-        candidates.append(Path(os.environ[ENV_VAR]))
-    else:
-        candidates.append(DEFAULT_DIR)
-    for base in candidates:
-        if base.is_file():
-            if base.suffix == ".pkl":
-                raise BodyModelNotFound(
-                    f"{base} is the .pkl release of SMPL-X, which needs chumpy (not installable here); "
-                    f"use the .npz release ({SMPLX_FILENAME}) from https://smpl-x.is.tue.mpg.de"
-                )
-            return base
-        for path in (base / SMPLX_FILENAME, base / "smplx" / SMPLX_FILENAME):
-            if path.is_file():
-                return path
-    searched = ", ".join(str(c) for c in candidates)
-    raise BodyModelNotFound(f"no {SMPLX_FILENAME} found (looked in {searched}). {HOW_TO_GET_SMPLX}")
+__all__ = ["HOW_TO_GET_SMPLX", "BodyMeshes", "BodyModel", "BodyModelError", "BodyModelNotFound", "find_smplx_file"]
 
 
 @dataclass
@@ -93,13 +54,19 @@ class BodyModel:
     def __init__(self, location: str | os.PathLike | None = None, device: torch.device | str = "cpu") -> None:
         import smplx  # imported here: it is only needed when meshes are wanted
 
+        from .checkpoints.cache import cache_dir
+
         self.path = find_smplx_file(location)
         try:
+            checked = verified_copy(self.path, cache_dir())  # smplx unpickles whatever it is given: give it checked arrays
+        except OSError as err:  # an unwritable cache
+            raise BodyModelError(f"cannot prepare {self.path} for smplx ({err.strerror or err})") from None
+        try:
             self.layer = smplx.create(
-                str(self.path), "smplx", gender="neutral", use_pca=False, flat_hand_mean=True, num_betas=10
+                str(checked), "smplx", gender="neutral", use_pca=False, flat_hand_mean=True, num_betas=10
             ).to(device)
-        except Exception as err:  # a truncated or foreign .npz
-            raise BodyModelNotFound(f"{self.path} could not be read as an SMPL-X model ({err}). {HOW_TO_GET_SMPLX}") from None
+        except Exception as err:  # arrays of the right shapes that still do not make a model
+            raise BodyModelError(f"{self.path} could not be read as an SMPL-X model ({err}). {HOW_TO_GET_SMPLX}") from None
         self.faces = np.asarray(self.layer.faces, dtype=np.int32)
 
     @property

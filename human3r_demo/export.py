@@ -293,6 +293,11 @@ class Exporter:
         self._write_json("summary", "summary.json", summary)
         return dict(self.files)
 
+    def discard(self) -> None:
+        """Stop without writing anything more (the caller throws the folder away)."""
+        self._closed = True
+        self._tum.close()
+
     def __enter__(self) -> Exporter:
         return self
 

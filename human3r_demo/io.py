@@ -10,24 +10,30 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Full, Queue
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["Frame", "SourceError", "VideoInfo", "expected_count", "frames", "probe", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS"]
+from . import images
+
+__all__ = ["Frame", "SourceError", "SourceWarning", "VideoInfo", "expected_count", "frames", "prefetch", "probe", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS"]
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v", ".mpg", ".mpeg", ".gif")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-MIN_SIDE = 64
-MAX_PIXELS = 7680 * 4320 * 2  # beyond 2x 8K a frame is almost certainly not a video frame
 
 
 class SourceError(ValueError):
     """An input that cannot be read as frames; the message says why."""
+
+
+class SourceWarning(UserWarning):
+    """A source that can be read, but not as a whole (e.g. a video that ends early)."""
 
 
 @dataclass
@@ -60,18 +66,22 @@ def expected_count(num_frames: int | None, subsample: int = 1, max_frames: int |
     return min(count, max_frames) if max_frames else count
 
 
-def frames(source: object, *, subsample: int = 1, max_frames: int | None = None) -> Iterator[Frame]:
+def frames(
+    source: object, *, subsample: int = 1, max_frames: int | None = None, notes: list[str] | None = None
+) -> Iterator[Frame]:
     """Yield the frames of ``source``: every ``subsample``-th one, at most ``max_frames`` of them.
 
     ``source`` may be a video file path, a folder of images, a (T, H, W[, C]) array, an iterable of
-    (H, W[, C]) arrays or PIL images, or an ``int`` camera index.
+    (H, W[, C]) arrays or PIL images, or an ``int`` camera index. Problems that do not stop the
+    stream (a video that ends early) are appended to ``notes`` when it is given, else warned.
     """
     if not isinstance(subsample, int) or isinstance(subsample, bool) or subsample < 1:
         raise SourceError(f"subsample must be a positive integer, got {subsample!r}")
     if max_frames is not None and (not isinstance(max_frames, int) or isinstance(max_frames, bool) or max_frames < 1):
         raise SourceError(f"max_frames must be a positive integer or None, got {max_frames!r}")
     produced = 0
-    for frame in _raw_frames(source):
+    report = notes.append if notes is not None else (lambda text: warnings.warn(text, SourceWarning, stacklevel=4))
+    for frame in _raw_frames(source, report):
         if frame.index % subsample:
             continue
         yield frame
@@ -80,6 +90,51 @@ def frames(source: object, *, subsample: int = 1, max_frames: int | None = None)
             return
     if produced == 0:
         raise SourceError(f"{_describe(source)} contains no frames")
+
+
+def prefetch(frames_: Iterable[Frame], depth: int = 2) -> Iterator[Frame]:
+    """Decode ahead in a background thread: at most ``depth`` frames wait, so memory stays bounded.
+
+    The decoder (PyAV, PIL) releases the GIL, so decoding the next frame overlaps with the model's
+    work on this one. Errors of the source are raised here, in the consumer's thread, in order.
+    """
+    queue: Queue = Queue(maxsize=depth)
+    done = threading.Event()
+
+    def produce() -> None:
+        try:
+            for frame in frames_:
+                while not done.is_set():
+                    try:
+                        queue.put(frame, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if done.is_set():
+                    return
+            queue.put(_END)
+        except BaseException as err:  # handed to the consumer
+            queue.put(err)
+
+    thread = threading.Thread(target=produce, name="frame-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        done.set()
+        close = getattr(frames_, "close", None)
+        thread.join(timeout=5)
+        if close is not None and not thread.is_alive():
+            close()
+
+
+_END = object()
 
 
 def probe(source: object) -> VideoInfo:
@@ -105,7 +160,7 @@ def probe(source: object) -> VideoInfo:
 
 
 # ---------------------------------------------------------------------- dispatch
-def _raw_frames(source: object) -> Iterator[Frame]:
+def _raw_frames(source: object, report: Callable[[str], None]) -> Iterator[Frame]:
     if isinstance(source, bool):
         raise SourceError(f"cannot read frames from {source!r}")
     if isinstance(source, int):
@@ -119,7 +174,7 @@ def _raw_frames(source: object) -> Iterator[Frame]:
         elif path.suffix.lower() in IMAGE_EXTENSIONS:
             yield Frame(_load_image(path), 0, None)
         else:
-            yield from _video_frames(path)
+            yield from _video_frames(path, report)
     elif isinstance(source, np.ndarray):
         for i, arr in enumerate(_array_frames(source)):
             yield Frame(to_rgb(arr, f"frame {i}"), i, None)
@@ -143,32 +198,11 @@ def _array_frames(source: np.ndarray) -> np.ndarray:
 
 
 def to_rgb(image: object, what: str = "frame") -> np.ndarray:
-    """Any grey / RGB / RGBA image (numpy or PIL; uint8, or float in [0, 1]) -> (H, W, 3) uint8 RGB."""
-    if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("RGB"))
-    arr = np.asarray(image)
-    if arr.ndim == 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=-1)
-    if arr.ndim != 3 or arr.shape[-1] not in (3, 4):
-        raise SourceError(f"{what}: expected an (H, W), (H, W, 3) or (H, W, 4) image, got shape {arr.shape}")
-    if arr.shape[-1] == 4:
-        arr = arr[..., :3]
-    if arr.dtype != np.uint8:
-        if np.issubdtype(arr.dtype, np.floating):
-            if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
-                raise SourceError(f"{what}: a float image must hold values in [0, 1]")
-            arr = np.round(arr * 255)
-        elif not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0 or arr.max() > 255:
-            raise SourceError(f"{what}: pixel values must be uint8 (0-255), got {arr.dtype}")
-        arr = arr.astype(np.uint8)
-    h, w = arr.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        raise SourceError(f"{what} is {w}x{h} pixels; frames need at least {MIN_SIDE} pixels on each side")
-    if h * w > MAX_PIXELS:
-        raise SourceError(f"{what} is {w}x{h} pixels, larger than 2x 8K; downscale it first")
-    return np.ascontiguousarray(arr)
+    """Any image (PIL in any mode, or an array of any numeric dtype) -> (H, W, 3) uint8 RGB; see :mod:`.images`."""
+    try:
+        return images.to_rgb(image, what)
+    except images.ImageError as err:
+        raise SourceError(str(err)) from None
 
 
 # ---------------------------------------------------------------------- videos
@@ -194,7 +228,7 @@ def _open_video(path: Path):
     return container
 
 
-def _video_frames(path: Path) -> Iterator[Frame]:
+def _video_frames(path: Path, report: Callable[[str], None]) -> Iterator[Frame]:
     import av
 
     container = _open_video(path)
@@ -217,7 +251,7 @@ def _video_frames(path: Path) -> Iterator[Frame]:
             raise SourceError(f"{path.name} contains no video frames")
         expected = _expected_frames(stream, container)
         if expected and index < 0.9 * expected - 1:
-            warnings.warn(f"{path.name} ended after {index} of about {expected} frames: the file seems truncated", stacklevel=2)
+            report(f"{path.name} ended after {index} of about {expected} frames: the file seems truncated")
     finally:
         container.close()
 
@@ -260,8 +294,7 @@ def _folder_frames(folder: Path) -> Iterator[Frame]:
 def _load_image(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            return to_rgb(img.convert("RGB"), path.name)
+            return to_rgb(ImageOps.exif_transpose(img), path.name)
     except (UnidentifiedImageError, OSError) as err:
         raise SourceError(f"{path.name} is not a readable image ({err})") from None
 
@@ -272,9 +305,16 @@ def _camera_frames(index: int) -> Iterator[Frame]:
 
     import cv2
 
-    capture = cv2.VideoCapture(index)
-    if not capture.isOpened():
-        raise SourceError(f"camera {index} could not be opened")
+    quiet = cv2.utils.logging.LOG_LEVEL_SILENT  # OpenCV prints each backend it tried; the one line below says it all
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(quiet)
+    try:
+        capture = cv2.VideoCapture(index)
+        opened = capture.isOpened()
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
+    if not opened:
+        raise SourceError(f"camera {index} could not be opened (is it connected, and not in use by another program?)")
     start = time.monotonic()
     try:
         i = 0

@@ -44,6 +44,9 @@ class RunOptions:
     # bf16 where the hardware computes it natively (3-4x faster on AMX CPUs, point maps within 1e-2)
     precision: str = _option("auto", "auto (bf16 on CUDA and on CPUs with native bf16, else fp32) | fp32 | bf16 | fp16",
                              choices=PRECISIONS)
+    # measured on a 2-core CPU: minutes to compile and no faster afterwards (benchmarks/RESULTS.md)
+    compile: str = _option("off", "torch.compile the model: off | default | reduce-overhead (CUDA graphs); "
+                           "compiles for minutes before the first frame", choices=("off", "default", "reduce-overhead"))
 
     # ------------------------------------------------------------------ frames in
     # the reference resizes the long side to 512; smaller is faster and coarser

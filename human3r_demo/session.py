@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .body import BodyModel, BodyModelNotFound
+from .body import BodyModel, BodyModelError, BodyModelNotFound
 from .checkpoints import CheckpointError, load_model
 from .config import ConfigError, variant_name
-from .device import DeviceError
+from .device import DeviceError, resolve_device, resolve_precision
 from .export import Exporter
-from .io import SourceError, expected_count, frames, probe
+from .io import SourceError, expected_count, frames, prefetch, probe
 from .model import Human3R
 from .options import OptionsError, RunOptions
 from .results import FrameResult
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["ModelCache", "Outcome", "Progress", "Session"]
 
 # everything a session reports as one line instead of a traceback
-EXPECTED_ERRORS = (SourceError, CheckpointError, BodyModelNotFound, ConfigError, OptionsError, DeviceError, RunFolderError)
+EXPECTED_ERRORS = (SourceError, CheckpointError, BodyModelError, ConfigError, OptionsError, DeviceError, RunFolderError)
 
 
 @dataclass
@@ -74,6 +74,7 @@ class Outcome:
         files: the exports, ``{kind: path}`` in the output folder.
         error: one line for people when the session could not start or had to end early.
         stopped: True when it ended on a stop request.
+        notes: problems that did not stop it (a video that ended early), also in ``summary.json``.
     """
 
     frames: int = 0
@@ -82,6 +83,7 @@ class Outcome:
     files: dict[str, Path] = field(default_factory=dict)
     error: str | None = None
     stopped: bool = False
+    notes: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -90,6 +92,18 @@ class Outcome:
         how = "Stopped" if self.stopped else "Done"
         return (f"{how}: {self.frames} frame(s) in {self.seconds:.1f} s ({self.frames / max(self.seconds, 1e-6):.2f} FPS), "
                 f"{self.tracks} people tracked.")
+
+
+def load(options: RunOptions) -> Human3R:
+    """The model ``options`` name, in its device and precision, compiled if asked for."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # callers show their own notice for untrained models
+        model = load_model(options.model, options.device, options.precision)
+    if options.compile != "off":
+        import torch
+
+        model = torch.compile(model, mode=options.compile)
+    return model
 
 
 class ModelCache:
@@ -102,14 +116,14 @@ class ModelCache:
 
     def __init__(self, capacity: int = 1) -> None:
         self.capacity = capacity
-        self._models: dict[tuple[str, str, str], Human3R] = {}
+        self._models: dict[tuple[str, str, str, str], Human3R] = {}
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(options: RunOptions) -> tuple[str, str, str]:
+    def key(options: RunOptions) -> tuple[str, str, str, str]:
         name = options.model
         resolved = variant_name(name) or (str(Path(name).resolve()) if Path(name).exists() else name)
-        return resolved, options.device, options.precision
+        return resolved, options.device, options.precision, options.compile
 
     def get(self, options: RunOptions) -> Human3R:
         key = self.key(options)
@@ -119,9 +133,7 @@ class ModelCache:
                 return self._models[key]
             while len(self._models) >= self.capacity:
                 self._models.pop(next(iter(self._models)))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # callers show their own notice for untrained models
-                self._models[key] = load_model(options.model, options.device, options.precision)
+            self._models[key] = load(options)
             return self._models[key]
 
     def __len__(self) -> int:
@@ -168,34 +180,41 @@ class Session:
         """Process the source frame by frame; :attr:`outcome` is set when the generator ends.
 
         ``should_stop`` is asked before every frame. A ``KeyboardInterrupt`` inside a frame (a second
-        Ctrl-C) ends the session too; the files are completed either way.
+        Ctrl-C) ends the session too; the files are completed either way. Everything that can be
+        checked is checked before the model loads: device and precision, the source, the output
+        folder and the SMPL-X file.
         """
         outcome = self.outcome = Outcome()
         exporter = logger = None
         tracks: set[int] = set()
         started = time.perf_counter()
         try:
+            device = resolve_device(self.options.device)
+            resolve_precision(self.options.precision, device)
             info = probe(self.source)
             if self.folder is not None:
-                self.folder.check()  # before the model loads: a bad --out is a one-line error at once
+                self.folder.check()
+            body = self._body(device)
             model = self._model()
-            recon = Reconstructor(model, self.options, body_model=self._body(model))
+            recon = Reconstructor(model, self.options, body_model=body)
             total = expected_count(info.num_frames, self.options.subsample, self.options.max_frames)
-            fps = self._fps(info.fps)
+            faces = body.faces if body is not None else None
             if self.recording is not None:
                 from .viz.rerun import RerunLogger
 
-                logger = RerunLogger(self.recording, recon.body.faces if recon.body else None, self.options)
+                logger = RerunLogger(self.recording, faces, self.options)
             if self.folder is not None:
                 exporter = Exporter(
                     self.folder.open(),
-                    fps=fps,
-                    faces=recon.body.faces if recon.body else None,
+                    fps=self._fps(info.fps),
+                    faces=faces,
                     options=self.options,
                     metadata={**self.metadata, "model": model.checkpoint_name, "random_weights": model.is_random,
                               "size": self.options.size, "precision": str(model.dtype).removeprefix("torch.")},
                 )
-            for frame in frames(self.source, subsample=self.options.subsample, max_frames=self.options.max_frames):
+            source = frames(self.source, subsample=self.options.subsample, max_frames=self.options.max_frames,
+                            notes=outcome.notes)
+            for frame in prefetch(source):
                 if should_stop():
                     outcome.stopped = True
                     break
@@ -228,18 +247,16 @@ class Session:
             return self.models
         if isinstance(self.models, ModelCache):
             return self.models.get(self.options)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return load_model(self.options.model, self.options.device, self.options.precision)
+        return load(self.options)
 
-    def _body(self, model: Human3R) -> BodyModel | None:
+    def _body(self, device) -> BodyModel | None:
         if self.body == "auto" and self.options.smplx is None:
             try:
-                return BodyModel(None, device=model.device)
+                return BodyModel(None, device=device)
             except BodyModelNotFound:
                 return None  # callers say so once (the CLI prints the instructions, the app a banner)
         if self.body == "auto":
-            return BodyModel(self.options.smplx, device=model.device)
+            return BodyModel(self.options.smplx, device=device)
         return self.body
 
     def _fps(self, source_fps: float | None) -> float:
@@ -249,26 +266,34 @@ class Session:
         return self.options.fps or 30.0
 
     def _finish(self, outcome: Outcome, exporter: Exporter | None, started: float) -> None:
+        """Complete the exports and move them into the output folder - unless there is nothing to show
+        for the run (no frame processed), in which case the output folder is left exactly as it was."""
         self.finalizing = True
         outcome.seconds = time.perf_counter() - started
         if self.recording is not None:
             self.recording.flush()
-        if exporter is None:
+        if exporter is None or outcome.frames == 0:
+            if exporter is not None:
+                exporter.discard()
             if self.folder is not None:
                 self.folder.abort()
             return
         try:
-            exporter.metadata.update(stopped=outcome.stopped, error=outcome.error)
+            exporter.metadata.update(stopped=outcome.stopped, error=outcome.error, source_notes=outcome.notes)
             files = exporter.close()
             outcome.files = self.folder.commit(files)
         except OSError as err:
+            exporter.discard()
             self.folder.abort()
             outcome.files = {}
-            outcome.error = self._os_error(err, kept=False)
+            outcome.error = self._os_error(err, frames=outcome.frames)
 
-    def _os_error(self, err: OSError, kept: bool = True) -> str:
-        where = f" (writing to {self.folder.final})" if self.folder is not None else ""
+    def _os_error(self, err: OSError, frames: int | None = None) -> str:
+        """One line for a failed write: what failed, where, and that nothing was changed."""
         what = err.strerror or str(err)
-        if kept or self.folder is None:
-            return f"{what}{where}"
-        return f"{what}{where}: nothing was changed in {self.folder.final}"
+        if self.folder is None:
+            return what
+        if frames is None:
+            return f"{what} (writing the results for {self.folder.final})"
+        return (f"{what} while writing the results of {frames} frame(s) next to {self.folder.final}: "
+                f"nothing was kept, and {self.folder.final} is as it was before this run")

@@ -69,8 +69,12 @@ def test_grey_rgba_and_float_frames_are_converted() -> None:
     grey = np.full((2, 80, 100), 7, np.uint8)
     assert next(frames(grey)).rgb.shape == (80, 100, 3)
     rgba = np.full((80, 100, 4), 9, np.uint8)
+    rgba[..., 3] = 255  # opaque: the colour as is
     out = next(frames([rgba]))
     assert out.rgb.shape == (80, 100, 3) and out.rgb.max() == 9
+    rgba[:40, :, 3] = 0  # transparent: composited over black
+    out = next(frames([rgba])).rgb
+    assert out[:40].max() == 0 and out[40:].min() == 9
     assert next(frames([np.full((80, 100, 3), 0.5)])).rgb.max() == 128
     assert next(frames([Image.new("L", (100, 80))])).rgb.shape == (80, 100, 3)
 
@@ -103,8 +107,10 @@ def test_missing_file_and_empty_folder(tmp_path: Path) -> None:
         list(frames(tmp_path))
     with pytest.raises(SourceError, match="cannot read frames from a float"):
         list(frames(4.2))
-    with pytest.raises(SourceError, match=r"frame 0: expected an \(H, W\), \(H, W, 3\) or \(H, W, 4\) image"):
+    with pytest.raises(SourceError, match=r"frame 0 is a str, not an image"):
         list(frames(["not an image"]))
+    with pytest.raises(SourceError, match=r"frame 0: expected an \(H, W\), \(H, W, 3\) or \(H, W, 4\) image"):
+        list(frames([np.zeros((80, 100, 2), np.uint8)]))
 
 
 def test_non_video_renamed_mp4(tmp_path: Path) -> None:

@@ -220,6 +220,6 @@ def load_model(
     if filtered.dropped:
         log.info("%s: dropped %d weights that inference never reads: %s", path.name, len(filtered.dropped), ", ".join(filtered.dropped))
     model.init_non_persistent_buffers()
-    model.cast(dtype).to(device)
+    model.prepare_for_inference(dtype, device)
     model.is_random, model.checkpoint_name = False, variant_name(path.name) or path.name
-    return model.eval().requires_grad_(False)
+    return model

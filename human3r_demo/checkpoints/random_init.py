@@ -81,7 +81,7 @@ def build_random_model(
         model.smplx_head.reset_mean_parameters(device)
         model.init_non_persistent_buffers(device)
         calibrate(model, seed, target_people)
-    return model.eval().requires_grad_(False)
+    return model.prepare_for_inference(dtype)
 
 
 def fill_random(module: nn.Module, seed: int, prefix: str = "") -> None:

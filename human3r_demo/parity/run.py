@@ -62,7 +62,7 @@ def fixture_model(fixture: Fixture) -> Human3R:
     if filtered.unknown:
         raise KeyError(f"the fixture's state dict has keys this model has no place for: {filtered.unknown[:5]}")
     model.load_state_dict(filtered.state_dict, strict=True)
-    return model
+    return model.prepare_for_inference(torch.float32)  # the production layout, in float32
 
 
 def view_tensors(call: ModelCall, model: Human3R, hooks: dict[str, Tensor]) -> dict[str, Tensor | None]:

@@ -1,0 +1,140 @@
+"""Before and after, for each speed change kept in the model, measured side by side in one run.
+
+    python benchmarks/ablations.py [--variant human3r_672S] [--precision fp32 bf16] [--repeats 5] [--device cpu]
+
+For each precision, on a real-size random model and one 512x288 frame (A and B alternate, medians):
+
+* **TTT3R gate**: the state decoder's gate from explicitly materialised attention logits (as the
+  reference computes it) against the mean-key form with fused attention (what the model does);
+* **DPT layout**: one DPT head with contiguous against channels-last convolution weights;
+* **dense heads**: the three DPT heads (``self``, ``cross`` with ``final_transform``, ``rgb``) against
+  the ``self`` head the stream reads.
+
+Each row also gives the largest difference between A and B (they compute the same thing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import human3r_demo as h3r  # noqa: E402
+from human3r_demo.model import layers  # noqa: E402
+from human3r_demo.model.square_view import pad_to_square  # noqa: E402
+
+
+def explicit_logits_forward(self, query, context, qpos=None, kpos=None, *, mean_logit=False, output_attentions=False):
+    """CrossAttention as the reference runs it under TTT3R: logits materialised, softmax written out."""
+    q = layers.split_heads(self.projq(query), self.num_heads)
+    k = layers.split_heads(self.projk(context), self.num_heads)
+    v = layers.split_heads(self.projv(context), self.num_heads)
+    if self.rope is not None:
+        q, k = self.rope(q, qpos), self.rope(k, kpos)
+    logits = (q @ k.transpose(-2, -1)) * self.scale
+    out = layers.CrossAttentionOutput(self.proj(layers.merge_heads(logits.softmax(dim=-1) @ v)))
+    if mean_logit:
+        out.mean_logit = logits.float().mean(dim=(1, 3))
+    if output_attentions:
+        out.logits, out.weights = logits, logits.softmax(dim=-1)
+    return out
+
+
+def timed(fn, sync) -> float:
+    sync()
+    start = time.perf_counter()
+    out = fn()
+    sync()
+    return (time.perf_counter() - start) * 1000, out
+
+
+def ab(a, b, repeats: int, sync) -> tuple[float, float, object, object]:
+    ta, tb = [], []
+    for _ in range(repeats + 1):  # the first round is warm-up
+        t, out_a = timed(a, sync)
+        ta.append(t)
+        t, out_b = timed(b, sync)
+        tb.append(t)
+    return statistics.median(ta[1:]), statistics.median(tb[1:]), out_a, out_b
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variant", default="human3r_672S")
+    parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+    image = (torch.rand(1, 3, 288, 512, generator=torch.Generator().manual_seed(0)) * 2 - 1).to(args.device)
+
+    rows = []
+    for precision in args.precision:
+        model = h3r.load_model(f"random:{args.variant}", device=args.device, precision=precision)
+        square = pad_to_square(image, model.config.mhmr_img_res)
+        with torch.inference_mode():
+            first = model(image, square, dense_heads=("self",))
+            out = model(image, square, first.state, dense_heads=("self",))
+            tokens, pos = out.image_tokens, out.image_pos
+            state = first.state.state
+            prompts = out.prompts
+
+            def decode():
+                return model.decoder(state, tokens, pos, out.pose_query, prompts.prompts, prompts.positions, compute_gate=True)
+
+            fused = layers.CrossAttention.forward
+
+            def decode_explicit():
+                layers.CrossAttention.forward = explicit_logits_forward
+                try:
+                    return decode()
+                finally:
+                    layers.CrossAttention.forward = fused
+
+            ta, tb, a, b = ab(decode_explicit, decode, args.repeats, sync)
+            diff = float((a.gate_logit - b.gate_logit).abs().max())
+            rows.append((precision, "TTT3R gate: explicit logits -> mean key + fused attention (whole decoder)", ta, tb, diff))
+
+            N = tokens.shape[1]
+            layers_ = out.decoder.image_layers
+            _, mid, late, _ = model.config.dpt_hooks
+            hooks = [layers_[0], layers_[mid][:, 1 : 1 + N], layers_[late][:, 1 : 1 + N], layers_[-1][:, 1 : 1 + N]]
+            dpt = model.heads.dpt_self
+
+            def run_dpt():
+                return dpt(hooks, (288, 512))
+
+            def run_dpt_contiguous():
+                dpt.to(memory_format=torch.contiguous_format)
+                try:
+                    return run_dpt()
+                finally:
+                    dpt.to(memory_format=torch.channels_last)
+
+            ta, tb, a, b = ab(run_dpt_contiguous, run_dpt, args.repeats, sync)
+            rows.append((precision, "DPT head: contiguous -> channels-last weights", ta, tb, float((a - b).abs().max())))
+
+            heads_in = [layers_[0], layers_[mid][:, 1 : 1 + N], layers_[late][:, 1 : 1 + N], layers_[-1][:, : 1 + N]]
+            ta, tb, a, b = ab(lambda: model.heads(heads_in, pos, (288, 512), ("self", "cross", "rgb")),
+                              lambda: model.heads(heads_in, pos, (288, 512), ("self",)), args.repeats, sync)
+            rows.append((precision, "dense heads: self + cross + rgb -> self only", ta, tb,
+                         float((a.pts3d_self - b.pts3d_self).abs().max())))
+        del model
+
+    print(f"{args.variant} on {args.device} ({torch.get_num_threads()} threads), one 512x288 frame, medians of {args.repeats}\n")
+    print("| precision | change | before ms | after ms | speed-up | max difference |")
+    print("|---|---|---|---|---|---|")
+    for precision, what, before, after, diff in rows:
+        print(f"| {precision} | {what} | {before:.0f} | {after:.0f} | {before / after:.2f}x | {diff:.2g} |")
+
+
+if __name__ == "__main__":
+    main()
