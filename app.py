@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import html
 import os
-import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -23,7 +22,7 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 from gradio_rerun import Rerun  # noqa: E402
 
-from human3r_demo.app_engine import MODEL_CHOICES, find_body_model, run_upload  # noqa: E402
+from human3r_demo.app_engine import MODEL_CHOICES, VisitorSessions, find_body_model, run_upload  # noqa: E402
 from human3r_demo.checkpoints import TINY_RANDOM, availability  # noqa: E402
 from human3r_demo.device import PRECISIONS  # noqa: E402
 from human3r_demo.io import SourceError, expected_count, probe  # noqa: E402
@@ -38,7 +37,6 @@ except ImportError:
 HERE = Path(__file__).resolve().parent
 DEFAULTS = RunOptions()
 EXAMPLES = sorted((HERE / "data" / "examples").glob("*.mp4"))
-SESSIONS = Path(tempfile.gettempdir()) / "human3r_demo_sessions"
 VIDEO_TYPES = [".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v"]
 
 
@@ -52,14 +50,26 @@ def parse_args() -> argparse.Namespace:
 
 
 ARGS = parse_args()
-MODELS = ModelCache()
+MODELS = ModelCache()  # one model resident at a time, keyed by what it resolves to
 BODY, SMPLX_HELP = find_body_model()
+# the models a visitor may choose: the app's own, plus what the operator named at start (never a typed path)
 CHOICES = MODEL_CHOICES if ARGS.model in MODEL_CHOICES else [ARGS.model, *MODEL_CHOICES]
+VISITORS = VisitorSessions(Path(tempfile.gettempdir()) / "human3r_demo_sessions")
+UNKNOWN_MODEL = f"Unknown model: choose one of {', '.join(CHOICES)}."
+
+
+def checked_model(model: object) -> str:
+    """A model choice as the app offers it; anything else is one generic error (nothing about the server's files)."""
+    if not isinstance(model, str) or model not in CHOICES:
+        raise gr.Error(UNKNOWN_MODEL)
+    return model
 
 
 # ---------------------------------------------------------------------- banners
 def model_banner(model: str) -> str:
     """What people should know about the chosen model before they press Run."""
+    if not isinstance(model, str) or model not in CHOICES:
+        return f"⚠️ **{UNKNOWN_MODEL}**"
     notes = []
     if model == TINY_RANDOM:
         notes.append(
@@ -74,9 +84,9 @@ def model_banner(model: str) -> str:
             notes.append(f"⬇️ {message}")
         if not torch.cuda.is_available():
             notes.append(
-                "🐢 **No GPU here.** On a 2-core CPU a real model takes about 5 s (human3r_672S) to 19 s "
+                "🐢 **No GPU here.** On 2 CPU cores a real model takes about 5 s (human3r_672S, bf16) to 23 s "
                 "(human3r_896L) per 512-px frame. Keep clips short (set *max frames*), lower the size, or "
-                "pick human3r_672S."
+                "pick human3r_672S; tiny-random shows the interface at several frames per second."
             )
     if SMPLX_HELP:
         notes.append(f"ℹ️ **No SMPL-X body model, so no meshes** (people still appear as head points). {SMPLX_HELP}")
@@ -105,11 +115,9 @@ def run(video, model, precision, size, subsample, max_frames, use_ttt3r, reset_i
     """Stream one reconstruction: yields (viewer bytes, status, downloads) after every frame."""
     if video is None:
         raise gr.Error("Upload a video (or pick an example) first.")
-    session = SESSIONS / (request.session_hash if request and request.session_hash else "local")
-    shutil.rmtree(session, ignore_errors=True)  # one run per session is kept on disk
     try:
         options = DEFAULTS.replace(
-            model=model,
+            model=checked_model(model),
             device=ARGS.device or DEFAULTS.device,
             precision=precision,
             size=int(size),
@@ -124,19 +132,35 @@ def run(video, model, precision, size, subsample, max_frames, use_ttt3r, reset_i
         )
     except (OptionsError, TypeError, ValueError) as err:
         raise gr.Error(str(err)) from None
-    for update in run_upload(video, options, session / uuid.uuid4().hex[:8], MODELS, BODY, recording_id=str(uuid.uuid4())):
-        if update.error:
-            gr.Warning(update.error)
-        yield update.rrd, status_html(update.status, update.progress, update.error), [str(p) for p in update.files] or None
+    visitor = request.session_hash if request and request.session_hash else "local"
+    stop = VISITORS.start(visitor)
+    if stop is None:  # queued by a visitor who has left since: do not run
+        return
+    try:
+        work = VISITORS.folder(visitor) / uuid.uuid4().hex[:8]
+        for update in run_upload(video, options, work, MODELS, BODY, recording_id=str(uuid.uuid4()), should_stop=stop.is_set):
+            if update.error:
+                gr.Warning(update.error)
+            yield update.rrd, status_html(update.status, update.progress, update.error), [str(p) for p in update.files] or None
+    finally:
+        VISITORS.finish(visitor)
 
 
 if spaces is not None:
     run = spaces.GPU(duration=_gpu_seconds)(run)
 
 
-def cleanup(request: gr.Request) -> None:
+def stop(request: gr.Request) -> str:
+    """Stop the caller's own run after its current frame; the run then reports and offers what it made."""
+    visitor = request.session_hash if request and request.session_hash else "local"
+    if VISITORS.stop(visitor):
+        return status_html("Stopping after the current frame…")
+    return status_html("Nothing is running.")
+
+
+def leave(request: gr.Request) -> None:
     if request and request.session_hash:
-        shutil.rmtree(SESSIONS / request.session_hash, ignore_errors=True)
+        VISITORS.leave(request.session_hash)
 
 
 # ---------------------------------------------------------------------- layout
@@ -152,7 +176,7 @@ with gr.Blocks(title="Human3R demo", delete_cache=(3600, 3600)) as demo:
             video = gr.File(label="Video", file_types=VIDEO_TYPES, type="filepath", elem_id="h3r-video")
             if EXAMPLES:
                 gr.Examples([[str(p)] for p in EXAMPLES], inputs=[video], label="Examples")
-            model = gr.Dropdown(CHOICES, value=ARGS.model, label="Model", allow_custom_value=True, elem_id="h3r-model")
+            model = gr.Dropdown(CHOICES, value=ARGS.model, label="Model", allow_custom_value=False, elem_id="h3r-model")
             with gr.Accordion("Options", open=False):
                 precision = gr.Dropdown(list(PRECISIONS), value=DEFAULTS.precision, label="Precision",
                                         info="auto: bf16 where the hardware computes it natively (faster), else fp32")
@@ -177,15 +201,17 @@ with gr.Blocks(title="Human3R demo", delete_cache=(3600, 3600)) as demo:
             viewer = Rerun(streaming=True, height=720, elem_id="h3r-viewer",
                            panel_states={"time": "collapsed", "blueprint": "hidden", "selection": "hidden"})
 
-    model.change(model_banner, inputs=[model], outputs=[banner])
-    event = run_button.click(
+    model.change(model_banner, inputs=[model], outputs=[banner], api_name="banner")
+    run_button.click(
         run,
         inputs=[video, model, precision, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
                 confidence_threshold, viewer_points, accumulate],
         outputs=[viewer, status, downloads],
+        api_name="run",
     )
-    stop_button.click(lambda: status_html("Stopped."), outputs=[status], cancels=[event])
-    demo.unload(cleanup)
+    # not queued behind the run it stops
+    stop_button.click(stop, outputs=[status], api_name="stop", concurrency_limit=None, queue=False)
+    demo.unload(leave)
 
 
 if __name__ == "__main__":

@@ -8,20 +8,23 @@ download). It is what the app's Run button calls, and what the tests drive direc
 from __future__ import annotations
 
 import os
+import shutil
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import rerun as rr
 
-from .body import HOW_TO_GET_SMPLX, BodyModel, BodyModelNotFound
+from .body import HOW_TO_GET_SMPLX, BodyModel, BodyModelError, BodyModelNotFound
 from .checkpoints import TINY_RANDOM
 from .config import VARIANTS
 from .options import RunOptions
 from .session import ModelCache, Session
 from .viz.rerun import default_blueprint
 
-__all__ = ["APPLICATION_ID", "MODEL_CHOICES", "Update", "find_body_model", "run_upload"]
+__all__ = ["APPLICATION_ID", "MODEL_CHOICES", "Update", "VisitorSessions", "find_body_model", "run_upload"]
 
 MODEL_CHOICES = [*VARIANTS, TINY_RANDOM]
 APPLICATION_ID = "human3r_demo"
@@ -49,11 +52,72 @@ class Update:
 
 
 def find_body_model() -> tuple[BodyModel | None, str | None]:
-    """The SMPL-X layer if its file is installed, else ``(None, instructions)``."""
+    """The SMPL-X layer if its file is installed and sound, else ``(None, why and what to do)``."""
     try:
         return BodyModel(None), None
     except BodyModelNotFound:
         return None, HOW_TO_GET_SMPLX
+    except BodyModelError as err:  # e.g. a pickle under the SMPL-X name: refused, never loaded
+        return None, str(err)
+
+
+class VisitorSessions:
+    """What the app keeps per visitor (a Gradio session): a folder for their files and the stop flag of
+    their run. Nothing outlives the visit: when the visitor leaves, their run stops, their folder goes,
+    and a job of theirs still waiting in the queue does not start.
+    """
+
+    def __init__(self, root: Path, forget_after: float = 3600.0) -> None:
+        self.root = root
+        self.forget_after = forget_after  # how long a departed visitor is remembered (their queued jobs)
+        self._stops: dict[str, threading.Event] = {}
+        self._gone: dict[str, float] = {}
+        self._lock = threading.Lock()
+        shutil.rmtree(root, ignore_errors=True)  # folders of an earlier server process
+
+    def folder(self, session: str) -> Path:
+        return self.root / session
+
+    def start(self, session: str) -> threading.Event | None:
+        """Register a run; its stop flag, or ``None`` if the visitor has already left (do not run)."""
+        with self._lock:
+            now = time.monotonic()
+            self._gone = {s: t for s, t in self._gone.items() if now - t < self.forget_after}
+            if session in self._gone:
+                return None
+            stop = self._stops[session] = threading.Event()
+        shutil.rmtree(self.folder(session), ignore_errors=True)  # one run per visitor is kept on disk
+        return stop
+
+    def stop(self, session: str) -> bool:
+        """Ask the visitor's run to stop after its current frame; False if nothing is running."""
+        with self._lock:
+            flag = self._stops.get(session)
+        if flag is None:
+            return False
+        flag.set()
+        return True
+
+    def finish(self, session: str) -> None:
+        """A run ended; if its visitor has left meanwhile, its files go now."""
+        with self._lock:
+            self._stops.pop(session, None)
+            gone = session in self._gone
+        if gone:
+            shutil.rmtree(self.folder(session), ignore_errors=True)
+
+    def leave(self, session: str) -> None:
+        """The visitor left: stop their run, remove their files, refuse their queued jobs."""
+        with self._lock:
+            self._gone[session] = time.monotonic()
+            flag = self._stops.get(session)
+        if flag is not None:
+            flag.set()
+        shutil.rmtree(self.folder(session), ignore_errors=True)
+
+    def running(self) -> list[str]:
+        with self._lock:
+            return list(self._stops)
 
 
 def run_upload(

@@ -58,27 +58,31 @@ def _run(args: argparse.Namespace) -> int:
         _note_missing_body_model()
 
     session = Session(_source(args.source), options, args.out, metadata={"source": str(args.source)})
-    stop = _StopOnSignal(session)
-    bar = None
-    with stop:
+    with _StopOnSignal(session) as stop:  # until the command returns: a late signal never cuts the report short
+        bar = None
         for progress in session.run(should_stop=lambda: stop.requested):
             if bar is None:
                 bar = tqdm(total=progress.total, unit="frame", disable=args.quiet, dynamic_ncols=True)
             bar.update(1)
             bar.set_postfix(people=progress.result.num_people, tracks=progress.tracks)
-    if bar is not None:
-        bar.close()
-    outcome = session.outcome
+        if bar is not None:
+            bar.close()
+        return _report(session.outcome, args.out)
+
+
+def _report(outcome, out: Path) -> int:
+    for note in outcome.notes:
+        print(f"note: {note} (recorded in summary.json)", file=sys.stderr)
     if outcome.error is not None:
-        kept = f" ({outcome.frames} frame(s) before it were exported to {args.out})" if outcome.files else ""
+        kept = f" ({outcome.frames} frame(s) before it were exported to {out})" if outcome.files else ""
         print(f"error: {outcome.error}{kept}", file=sys.stderr)
         return 2
     written = ", ".join(sorted(p.name for k, p in outcome.files.items() if not k.startswith("track_")))
     if outcome.stopped:
-        print(f"\ninterrupted after {outcome.frames} frame(s); {len(outcome.files)} file(s) in {args.out} are complete", file=sys.stderr)
+        print(f"\ninterrupted after {outcome.frames} frame(s); {len(outcome.files)} file(s) in {out} are complete", file=sys.stderr)
         return 130
     print(f"done: {outcome.frames} frame(s) in {outcome.seconds:.1f} s ({outcome.frames / max(outcome.seconds, 1e-6):.2f} FPS), "
-          f"{outcome.tracks} people tracked; wrote {written} to {args.out}")
+          f"{outcome.tracks} people tracked; wrote {written} to {out}")
     return 0
 
 
@@ -93,7 +97,8 @@ def _note_missing_body_model() -> None:
 
 class _StopOnSignal:
     """Ctrl-C / SIGTERM: finish the current frame, then stop. A second one stops at once (the files are
-    still completed); while they are being completed, further signals only say so."""
+    still completed); while they are being completed, and until the command exits, further signals
+    change nothing (the results are already safe)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -106,8 +111,8 @@ class _StopOnSignal:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
+        for s in self.SIGNALS:  # the command is about to exit: a late Ctrl-C must not turn into a traceback
+            signal.signal(s, signal.SIG_IGN)
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.session.finalizing:

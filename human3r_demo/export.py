@@ -103,13 +103,16 @@ class Exporter:
         self.fps = fps
         self.faces = faces
         self.glb_frame = options.glb_frame
+        self.max_tracks = options.max_tracks
+        self.tracks_dropped = 0
         self.flush_every = flush_every
         self.metadata = dict(metadata or {})
         self.tracks: dict[int, _Track] = {}
         self.dirty: set[int] = set()
         self.points = PointReservoir(options.scene_points)
         self.intrinsics: list[dict[str, float]] = []
-        self.image_size: tuple[int, int] | None = None
+        self.image_size: tuple[int, int] | None = None  # of the first frame; each frame's is in its entry
+        self.sizes_vary = False
         self.frames = 0
         self.meshes_seen = False
         self._glb_people: list[tuple[int, np.ndarray]] | None = None
@@ -150,10 +153,12 @@ class Exporter:
         self._tum.write(" ".join(f"{v:.9g}" for v in values) + "\n")
         self._tum.flush()
         K = result.intrinsics
-        self.image_size = (int(result.image.shape[1]), int(result.image.shape[0]))
+        size = (int(result.image.shape[1]), int(result.image.shape[0]))
+        self.sizes_vary |= self.image_size is not None and size != self.image_size
+        self.image_size = self.image_size or size
         self.intrinsics.append(
-            {"index": result.index, "timestamp": timestamp, "fx": float(K[0, 0]), "fy": float(K[1, 1]),
-             "cx": float(K[0, 2]), "cy": float(K[1, 2])}
+            {"index": result.index, "timestamp": timestamp, "width": size[0], "height": size[1],
+             "fx": float(K[0, 0]), "fy": float(K[1, 1]), "cx": float(K[0, 2]), "cy": float(K[1, 2])}
         )
 
     def _add_scene_points(self, result: FrameResult) -> None:
@@ -172,6 +177,18 @@ class Exporter:
         track.head_position.append(person.head_position_world)
         self.dirty.add(person.track_id)
         self.meshes_seen |= person.vertices is not None
+        if len(self.tracks) > self.max_tracks:
+            self._drop_a_track(keep=person.track_id)
+
+    def _drop_a_track(self, keep: int) -> None:
+        """Keep at most ``max_tracks`` tracks: forget the shortest one (the least recently seen of those)."""
+        victim = min((t for t in self.tracks if t != keep), key=lambda t: (len(self.tracks[t].frame_indices), self.tracks[t].frame_indices[-1]))
+        del self.tracks[victim]
+        self.dirty.discard(victim)
+        written = self.files.pop(f"track_{victim}", None)
+        if written is not None:
+            written.unlink(missing_ok=True)
+        self.tracks_dropped += 1
 
     def _maybe_keep_glb_frame(self, result: FrameResult) -> None:
         if self.faces is None or not result.people or result.people[0].vertices is None:
@@ -191,7 +208,7 @@ class Exporter:
         self.dirty.clear()
         self._write_json("intrinsics", "intrinsics.json", {"width": self.image_size[0] if self.image_size else None,
                                                           "height": self.image_size[1] if self.image_size else None,
-                                                          "frames": self.intrinsics})
+                                                          "sizes_vary": self.sizes_vary, "frames": self.intrinsics})
         if len(self.points.points):
             self.files["scene"] = self._atomic(self.out_dir / "scene.ply", self._ply_bytes())
 
@@ -269,6 +286,8 @@ class Exporter:
             notes.append("no people.glb: no meshes (SMPL-X model file missing, or nobody detected)")
         if self.tracks and not self.meshes_seen:
             notes.append("SMPL-X 'trans' not written: it depends on the body model file (head_position is there)")
+        if self.tracks_dropped:
+            notes.append(f"{self.tracks_dropped} short track(s) not written: at most {self.max_tracks} tracks are kept (max_tracks)")
         track_files = [self.files[k] for k in sorted(self.files) if k.startswith("track_")]  # this run's only
         if track_files:
             archive = self.out_dir / "smplx_tracks.zip"
@@ -284,6 +303,7 @@ class Exporter:
             "frames": self.frames,
             "fps": self.fps,
             "tracks": {str(k): len(v.frame_indices) for k, v in sorted(self.tracks.items())},
+            "tracks_dropped": self.tracks_dropped,
             "scene_points": int(len(self.points.points)),
             "glb_frame": self._glb_index,
             "files": {k: p.name for k, p in sorted(self.files.items()) if not k.startswith("track_")},

@@ -138,11 +138,26 @@ _END = object()
 
 
 def probe(source: object) -> VideoInfo:
-    """Frame count, fps and size of a source without decoding it all (best effort)."""
+    """Frame count, fps and size of a source without decoding it all (best effort).
+
+    Raises :class:`SourceError` for a source that cannot be opened (a camera is opened and released).
+    """
+    if isinstance(source, int) and not isinstance(source, bool):
+        import cv2
+
+        capture = _open_camera(source)
+        fps = capture.get(cv2.CAP_PROP_FPS) or None
+        capture.release()
+        return VideoInfo(None, fps)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
+        if not path.exists():
+            raise SourceError(f"no such file or folder: {path}")
         if path.is_dir():
-            return VideoInfo(len(_image_files(path)), None)
+            files = _image_files(path)
+            if not files:
+                raise SourceError(f"the folder {path} has no images ({', '.join(IMAGE_EXTENSIONS)})")
+            return VideoInfo(len(files), None)
         if path.suffix.lower() in IMAGE_EXTENSIONS:
             return VideoInfo(1, None)
         container = _open_video(path)
@@ -300,14 +315,12 @@ def _load_image(path: Path) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- cameras
-def _camera_frames(index: int) -> Iterator[Frame]:
-    import time
-
+def _open_camera(index: int):
+    """An opened ``cv2.VideoCapture`` of camera ``index``, or a one-line :class:`SourceError`."""
     import cv2
 
-    quiet = cv2.utils.logging.LOG_LEVEL_SILENT  # OpenCV prints each backend it tried; the one line below says it all
     previous = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(quiet)
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # OpenCV prints every backend it tried
     try:
         capture = cv2.VideoCapture(index)
         opened = capture.isOpened()
@@ -315,6 +328,13 @@ def _camera_frames(index: int) -> Iterator[Frame]:
         cv2.utils.logging.setLogLevel(previous)
     if not opened:
         raise SourceError(f"camera {index} could not be opened (is it connected, and not in use by another program?)")
+    return capture
+
+
+def _camera_frames(index: int) -> Iterator[Frame]:
+    import time
+
+    capture = _open_camera(index)
     start = time.monotonic()
     try:
         i = 0

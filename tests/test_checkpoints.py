@@ -119,7 +119,7 @@ def test_a_truncated_checkpoint_is_a_clear_error(training_checkpoint: Path, tmp_
 def test_a_file_of_the_wrong_type_is_a_clear_error(tmp_path: Path) -> None:
     png = tmp_path / "photo.pth"
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
-    with pytest.raises(CheckpointError, match=r"photo\.pth is not a readable PyTorch checkpoint"):
+    with pytest.raises(CheckpointError, match=r"photo\.pth is not a (readable )?PyTorch checkpoint"):
         read_checkpoint(png)
     text = tmp_path / "weights.onnx"
     text.write_text("not weights")

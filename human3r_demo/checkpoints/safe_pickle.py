@@ -58,12 +58,29 @@ _TORCH_GLOBAL = re.compile(r"^(torch\.|collections\.OrderedDict$|_codecs\.encode
 
 
 def _pickled_globals(path: Path) -> set[str]:
-    """The ``module.name`` globals referenced by a zip-format torch checkpoint, without unpickling it."""
-    with zipfile.ZipFile(path) as archive:
-        pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
-        if not pickles:
-            raise CheckpointError(f"{path.name} is a zip file but not a PyTorch checkpoint (no data.pkl)")
-        data = archive.read(pickles[0])
+    """The ``module.name`` globals a torch checkpoint references, read with ``pickletools`` (nothing is unpickled).
+
+    A zip-format file holds one pickle (``data.pkl``); the legacy format is a sequence of pickles (magic
+    number, protocol, system info, the object, the storage keys) followed by raw storage bytes.
+    """
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
+            if not pickles:
+                raise CheckpointError(f"{path.name} is a zip file but not a PyTorch checkpoint (no data.pkl)")
+            return _globals_of([archive.read(pickles[0])])
+    with open(path, "rb") as stream:
+        return _globals_of([stream] * 5)  # genops stops at each pickle's STOP; the next call reads on
+
+
+def _globals_of(pickles: list) -> set[str]:
+    found: set[str] = set()
+    for data in pickles:
+        found |= _globals_of_one(data)
+    return found
+
+
+def _globals_of_one(data) -> set[str]:
     found, strings, memo = set(), [], {}
     for op, arg, _ in pickletools.genops(data):
         if op.name == "GLOBAL":
@@ -84,12 +101,15 @@ def _pickled_globals(path: Path) -> set[str]:
 
 def safe_torch_load(path: Path) -> Any:
     """``torch.load(weights_only=True)`` with stand-ins for configuration classes; refuses the rest."""
-    globals_: set[str] = set()
-    if zipfile.is_zipfile(path):
-        try:
-            globals_ = _pickled_globals(path)
-        except (zipfile.BadZipFile, EOFError, ValueError) as err:
-            raise CheckpointError(f"{path.name} is damaged ({err}); download it again") from None
+    with open(path, "rb") as stream:
+        zipped = stream.read(4) == b"PK\x03\x04"
+    if zipped and not zipfile.is_zipfile(path):  # the directory at the end of the archive is missing
+        raise CheckpointError(f"{path.name} is truncated or damaged (an incomplete zip archive); download it again")
+    try:
+        globals_ = _pickled_globals(path)
+    except (zipfile.BadZipFile, EOFError, ValueError) as err:
+        reason = "not a PyTorch checkpoint, or damaged" if not zipfile.is_zipfile(path) else "damaged"
+        raise CheckpointError(f"{path.name} is {reason} ({err}); download it again") from None
     forbidden = sorted(
         g for g in globals_ if not (_TORCH_GLOBAL.match(g) or g in _CONFIG_GLOBALS or g.startswith("omegaconf."))
     )
@@ -115,8 +135,12 @@ def safe_torch_load(path: Path) -> Any:
                 f"a known configuration class. Nothing from the file was executed."
             ) from None
         if "central directory" in text or "zip archive" in text or isinstance(err, (EOFError, zipfile.BadZipFile)):
-            raise CheckpointError(f"{path.name} is truncated or damaged ({text.splitlines()[0]}); download it again") from None
-        raise CheckpointError(f"{path.name} is not a readable PyTorch checkpoint ({type(err).__name__}: {text.splitlines()[0] if text else ''})") from None
+            raise CheckpointError(f"{path.name} is truncated or damaged; download it again") from None
+        # torch's own message goes on to suggest weights_only=False, i.e. running the file's code: not repeated here
+        first = text.splitlines()[0] if text else ""
+        if "weights_only" in first or "Weights only load failed" in first:
+            first = "it holds objects that are not tensors"
+        raise CheckpointError(f"{path.name} is not a readable PyTorch checkpoint ({first}); nothing from it was executed") from None
 
 
 def plain(obj: Any) -> Any:
