@@ -47,7 +47,7 @@ def explicit_logits_forward(self, query, context, qpos=None, kpos=None, *, mean_
     return out
 
 
-def timed(fn, sync) -> float:
+def timed(fn, sync) -> tuple[float, object]:
     sync()
     start = time.perf_counter()
     out = fn()
@@ -65,6 +65,59 @@ def ab(a, b, repeats: int, sync) -> tuple[float, float, object, object]:
     return statistics.median(ta[1:]), statistics.median(tb[1:]), out_a, out_b
 
 
+def measure(args: argparse.Namespace, precision: str, image: torch.Tensor, sync) -> list[tuple]:
+    """The three before/after pairs for one precision."""
+    model = h3r.load_model(f"random:{args.variant}", device=args.device, precision=precision)
+    square = pad_to_square(image, model.config.mhmr_img_res)
+    rows = []
+    with torch.inference_mode():
+        first = model(image, square, dense_heads=("self",))
+        out = model(image, square, first.state, dense_heads=("self",))
+        tokens, pos, state, prompts = out.image_tokens, out.image_pos, first.state.state, out.prompts
+
+        def decode():
+            return model.decoder(state, tokens, pos, out.pose_query, prompts.prompts, prompts.positions, compute_gate=True)
+
+        fused = layers.CrossAttention.forward
+
+        def decode_explicit():
+            layers.CrossAttention.forward = explicit_logits_forward
+            try:
+                return decode()
+            finally:
+                layers.CrossAttention.forward = fused
+
+        ta, tb, a, b = ab(decode_explicit, decode, args.repeats, sync)
+        rows.append((precision, "TTT3R gate: explicit logits -> mean key + fused attention (whole decoder)", ta, tb,
+                     float((a.gate_logit - b.gate_logit).abs().max())))
+
+        N = tokens.shape[1]
+        decoded = out.decoder.image_layers
+        _, mid, late, _ = model.config.dpt_hooks
+        hooks = [decoded[0], decoded[mid][:, 1 : 1 + N], decoded[late][:, 1 : 1 + N], decoded[-1][:, 1 : 1 + N]]
+        dpt = model.heads.dpt_self
+
+        def run_dpt():
+            return dpt(hooks, (288, 512))
+
+        def run_dpt_contiguous():
+            dpt.to(memory_format=torch.contiguous_format)
+            try:
+                return run_dpt()
+            finally:
+                dpt.to(memory_format=torch.channels_last)
+
+        ta, tb, a, b = ab(run_dpt_contiguous, run_dpt, args.repeats, sync)
+        rows.append((precision, "DPT head: contiguous -> channels-last weights", ta, tb, float((a - b).abs().max())))
+
+        heads_in = [decoded[0], decoded[mid][:, 1 : 1 + N], decoded[late][:, 1 : 1 + N], decoded[-1][:, : 1 + N]]
+        ta, tb, a, b = ab(lambda: model.heads(heads_in, pos, (288, 512), ("self", "cross", "rgb")),
+                          lambda: model.heads(heads_in, pos, (288, 512), ("self",)), args.repeats, sync)
+        rows.append((precision, "dense heads: self + cross + rgb -> self only", ta, tb,
+                     float((a.pts3d_self - b.pts3d_self).abs().max())))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variant", default="human3r_672S")
@@ -76,59 +129,7 @@ def main() -> None:
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     image = (torch.rand(1, 3, 288, 512, generator=torch.Generator().manual_seed(0)) * 2 - 1).to(args.device)
 
-    rows = []
-    for precision in args.precision:
-        model = h3r.load_model(f"random:{args.variant}", device=args.device, precision=precision)
-        square = pad_to_square(image, model.config.mhmr_img_res)
-        with torch.inference_mode():
-            first = model(image, square, dense_heads=("self",))
-            out = model(image, square, first.state, dense_heads=("self",))
-            tokens, pos = out.image_tokens, out.image_pos
-            state = first.state.state
-            prompts = out.prompts
-
-            def decode():
-                return model.decoder(state, tokens, pos, out.pose_query, prompts.prompts, prompts.positions, compute_gate=True)
-
-            fused = layers.CrossAttention.forward
-
-            def decode_explicit():
-                layers.CrossAttention.forward = explicit_logits_forward
-                try:
-                    return decode()
-                finally:
-                    layers.CrossAttention.forward = fused
-
-            ta, tb, a, b = ab(decode_explicit, decode, args.repeats, sync)
-            diff = float((a.gate_logit - b.gate_logit).abs().max())
-            rows.append((precision, "TTT3R gate: explicit logits -> mean key + fused attention (whole decoder)", ta, tb, diff))
-
-            N = tokens.shape[1]
-            layers_ = out.decoder.image_layers
-            _, mid, late, _ = model.config.dpt_hooks
-            hooks = [layers_[0], layers_[mid][:, 1 : 1 + N], layers_[late][:, 1 : 1 + N], layers_[-1][:, 1 : 1 + N]]
-            dpt = model.heads.dpt_self
-
-            def run_dpt():
-                return dpt(hooks, (288, 512))
-
-            def run_dpt_contiguous():
-                dpt.to(memory_format=torch.contiguous_format)
-                try:
-                    return run_dpt()
-                finally:
-                    dpt.to(memory_format=torch.channels_last)
-
-            ta, tb, a, b = ab(run_dpt_contiguous, run_dpt, args.repeats, sync)
-            rows.append((precision, "DPT head: contiguous -> channels-last weights", ta, tb, float((a - b).abs().max())))
-
-            heads_in = [layers_[0], layers_[mid][:, 1 : 1 + N], layers_[late][:, 1 : 1 + N], layers_[-1][:, : 1 + N]]
-            ta, tb, a, b = ab(lambda: model.heads(heads_in, pos, (288, 512), ("self", "cross", "rgb")),
-                              lambda: model.heads(heads_in, pos, (288, 512), ("self",)), args.repeats, sync)
-            rows.append((precision, "dense heads: self + cross + rgb -> self only", ta, tb,
-                         float((a.pts3d_self - b.pts3d_self).abs().max())))
-        del model
-
+    rows = [row for precision in args.precision for row in measure(args, precision, image, sync)]
     print(f"{args.variant} on {args.device} ({torch.get_num_threads()} threads), one 512x288 frame, medians of {args.repeats}\n")
     print("| precision | change | before ms | after ms | speed-up | max difference |")
     print("|---|---|---|---|---|---|")

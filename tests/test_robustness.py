@@ -210,9 +210,9 @@ def test_bad6_interrupts_leave_a_complete_valid_run(signals, smplx_dir: Path, tm
 
 # ---------------------------------------------------------------------- bad 8: the model cache is bounded
 def test_bad8_spellings_of_one_checkpoint_share_one_cached_model(tmp_path: Path, monkeypatch) -> None:
-    from human3r_demo.checkpoints.random_init import tiny_random_config
-
     from safetensors.torch import save_file
+
+    from human3r_demo.checkpoints.random_init import tiny_random_config
 
     torch.manual_seed(0)
     path = tmp_path / "weights" / "tiny.safetensors"
