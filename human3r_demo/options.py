@@ -78,7 +78,14 @@ class RunOptions:
     viewer_points: int = _option(20_000, "most scene points per frame sent to the viewer", low=1, high=10**7)
     accumulate_points: bool = _option(False, "show the scene points of all frames so far, not only the current one", cli=False)
 
+    # the world frame of every result, export and the viewer (human3r_demo.world)
+    world: str = _option("first-camera", "first-camera (the first camera's frame, OpenCV axes) | floor (gravity up, "
+                         "the floor at height 0) | model (the network's own, as the reference outputs it)",
+                         choices=("first-camera", "floor", "model"))
+
     # ------------------------------------------------------------------ exports
+    # glTF viewers slow down with millions of points; scene.ply keeps scene_points
+    gltf_points: int = _option(200_000, "most scene points in run.glb", low=0, high=10**7)
     glb_frame: int | None = _option(None, "frame whose meshes go into people.glb (default: the one with most people)", low=0, high=10**9)
 
     def __post_init__(self) -> None:

@@ -30,11 +30,13 @@ class ModelInputs:
         image: (1, 3, H, W) float32 in [-1, 1], the CUT3R view; H, W multiples of 16.
         image_mhmr: (1, 3, S, S) float32 in [-1, 1], the padded Multi-HMR view.
         rgb: (H, W, 3) uint8, the cropped frame (for display and colouring points).
+        geometry: how the source frame was resized and cropped into ``rgb``.
     """
 
     image: Tensor
     image_mhmr: Tensor
     rgb: np.ndarray
+    geometry: CropGeometry
 
     @property
     def hw(self) -> tuple[int, int]:
@@ -60,30 +62,58 @@ def resized_shape(width: int, height: int, size: int) -> tuple[int, int]:
     return tuple(int(round(v * size / long_side)) for v in (width, height))
 
 
-def resize_and_crop(frame: np.ndarray, size: int = 512) -> np.ndarray:
-    """(H0, W0, 3) uint8 RGB -> the cropped CUT3R frame (H, W, 3) uint8.
+@dataclass(frozen=True)
+class CropGeometry:
+    """How a source frame becomes the model's image: resized to ``resized`` (W1, H1), then ``box`` cut out.
+
+    A source pixel ``u`` (continuous, pixel centres at +0.5) lands at ``(u + 0.5) * W1 / W0 - 0.5 - left``
+    in the model's image; :meth:`source_intrinsics` applies the inverse to an intrinsics matrix.
+    """
+
+    source: tuple[int, int]  # (W0, H0)
+    resized: tuple[int, int]  # (W1, H1)
+    box: tuple[int, int, int, int]  # (left, top, right, bottom) in the resized frame
+
+    def source_intrinsics(self, K: np.ndarray) -> np.ndarray:
+        """A pinhole ``K`` (3, 3) of the model's image -> the same camera in source-frame pixels."""
+        sx, sy = self.resized[0] / self.source[0], self.resized[1] / self.source[1]
+        left, top = self.box[:2]
+        out = np.array(K, dtype=np.float64)
+        out[0, 0], out[1, 1] = K[0, 0] / sx, K[1, 1] / sy
+        out[0, 2] = (K[0, 2] + left + 0.5) / sx - 0.5
+        out[1, 2] = (K[1, 2] + top + 0.5) / sy - 0.5
+        return out
+
+
+def crop_geometry(width: int, height: int, size: int = 512) -> CropGeometry:
+    """The reference's resize and centre crop of a ``width x height`` frame at ``size``.
 
     ``size=224`` follows the reference's separate square branch: the short side is scaled to 224 and
     the centre square is kept.
     """
     if size % 16 or size < 32:
         raise ValueError(f"size must be a multiple of 16 and at least 32, got {size}")
-    img = Image.fromarray(frame)
-    W0, H0 = img.size
-    long_target = round(size * max(W0 / H0, H0 / W0)) if size == 224 else size
-    resample = Image.LANCZOS if max(img.size) > long_target else Image.BICUBIC
-    img = img.resize(resized_shape(W0, H0, long_target), resample)
+    long_target = round(size * max(width / height, height / width)) if size == 224 else size
+    W1, H1 = resized_shape(width, height, long_target)
     if size == 224:
-        cx, cy = img.size[0] // 2, img.size[1] // 2
+        cx, cy = W1 // 2, H1 // 2
         half = min(cx, cy)
         box = (cx - half, cy - half, cx + half, cy + half)
     else:
-        box = crop_box(*img.size)
+        box = crop_box(W1, H1)
     if box[2] - box[0] < 16 or box[3] - box[1] < 16:
         raise ValueError(
-            f"a {W0}x{H0} frame is too elongated: at size {size} its short side becomes less than 16 pixels"
+            f"a {width}x{height} frame is too elongated: at size {size} its short side becomes less than 16 pixels"
         )
-    return np.array(img.crop(box))
+    return CropGeometry((width, height), (W1, H1), box)
+
+
+def resize_and_crop(frame: np.ndarray, size: int = 512) -> np.ndarray:
+    """(H0, W0, 3) uint8 RGB -> the cropped CUT3R frame (H, W, 3) uint8 (see :func:`crop_geometry`)."""
+    img = Image.fromarray(frame)
+    geometry = crop_geometry(*img.size, size)
+    resample = Image.LANCZOS if max(img.size) > max(geometry.resized) else Image.BICUBIC
+    return np.array(img.resize(geometry.resized, resample).crop(geometry.box))
 
 
 def to_model_range(rgb: np.ndarray) -> Tensor:
@@ -96,4 +126,5 @@ def prepare_frame(frame: np.ndarray, size: int, mhmr_img_res: int) -> ModelInput
     """A decoded RGB frame (H0, W0, 3) uint8 -> :class:`ModelInputs`."""
     rgb = resize_and_crop(frame, size)
     image = to_model_range(rgb)
-    return ModelInputs(image=image, image_mhmr=pad_to_square(image, mhmr_img_res), rgb=rgb)
+    geometry = crop_geometry(frame.shape[1], frame.shape[0], size)
+    return ModelInputs(image=image, image_mhmr=pad_to_square(image, mhmr_img_res), rgb=rgb, geometry=geometry)

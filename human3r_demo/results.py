@@ -3,7 +3,9 @@
 Conventions used throughout:
 
 * **camera frame**: OpenCV convention, x right, y down, z forward, origin at the camera centre;
-* **world frame**: the camera frame of the first frame of the video (kept across resets);
+* **world frame**: chosen per run (:mod:`~human3r_demo.world`): ``first-camera``, the camera frame of
+  the first frame exactly (its pose is the identity; kept across resets), or ``floor``, gravity up
+  (x right, y up, z back) with the floor at y = 0;
 * **units**: metres. Human3R predicts metric scale; how accurate it is depends on the video;
 * **pixels**: ``(x, y)``, x to the right and y down, in the model's input image (the frame resized
   to ``size`` and centre-cropped, :attr:`FrameResult.image`); the pixel in row i, column j is at
@@ -89,7 +91,9 @@ class FrameResult:
         timestamp: time of the frame in the source video, seconds (``None`` if unknown).
         image: (H, W, 3) uint8 RGB, the frame as the model saw it (resized, centre-cropped).
         camera_to_world: (4, 4) camera pose (camera frame -> world frame), metres.
-        intrinsics: (3, 3) pinhole K in pixels (principal point at the image centre).
+        intrinsics: (3, 3) pinhole K in pixels of :attr:`image` (principal point at its centre).
+        source_intrinsics: (3, 3) the same camera in pixels of the source frame (before resizing
+            and cropping); source_size: ``(width, height)`` of the source frame.
         focal: the focal length (pixels) estimated from this frame's point map alone (Weiszfeld);
             ``intrinsics`` uses the running clip-level estimate instead when ``shared_focal`` is on.
         points: (H, W, 3) scene point of every pixel in the **world** frame, metres.
@@ -102,6 +106,7 @@ class FrameResult:
             every export use exactly these points.
         people: the detected people, in detection order.
         reset: True if the recurrent state was reset after this frame (a chunk boundary).
+        world_frame: ``"first-camera"`` or ``"floor"``: which world frame the poses and points are in.
     """
 
     index: int
@@ -117,7 +122,10 @@ class FrameResult:
     head_scores: np.ndarray
     scene_mask: np.ndarray
     people: list[Person]
+    source_intrinsics: np.ndarray
+    source_size: tuple[int, int]
     reset: bool = False
+    world_frame: str = "first-camera"
 
     @property
     def num_people(self) -> int:

@@ -62,6 +62,8 @@ class PointReservoir:
         return len(self.points)
 
     def add(self, points: np.ndarray, colours: np.ndarray) -> None:
+        if self.budget == 0:
+            return
         keys = self.rng.random(len(points))
         if len(self.keys) >= self.budget:
             entering = keys < self.keys.max()

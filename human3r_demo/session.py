@@ -207,7 +207,7 @@ class Session:
                 exporter = Exporter(
                     self.folder.open(),
                     fps=self._fps(info.fps),
-                    faces=faces,
+                    body=body,
                     options=self.options,
                     metadata={**self.metadata, "model": model.checkpoint_name, "random_weights": model.is_random,
                               "size": self.options.size, "precision": str(model.dtype).removeprefix("torch.")},

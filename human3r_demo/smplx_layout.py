@@ -16,6 +16,7 @@ from smplx.joint_names import JOINT_NAMES as _SMPLX_JOINT_NAMES
 
 __all__ = [
     "AMASS_SLICES",
+    "FOOT_JOINTS",
     "HEAD_JOINT",
     "JOINT_NAMES",
     "NUM_BETAS",
@@ -45,6 +46,12 @@ PARENTS: tuple[int, ...] = (
     20, 25, 26, 20, 28, 29, 20, 31, 32, 20, 34, 35, 20, 37, 38,
     21, 40, 41, 21, 43, 44, 21, 46, 47, 21, 49, 50, 21, 52, 53,
 )  # fmt: skip
+
+# the toes and heels among smplx's output joints (its vertex joints, after the 55 skeleton joints)
+FOOT_JOINTS: tuple[int, ...] = tuple(
+    _SMPLX_JOINT_NAMES.index(name)
+    for name in ("left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel")
+)
 
 NUM_BETAS = 10
 NUM_EXPRESSION = 10

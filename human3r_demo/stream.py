@@ -26,7 +26,7 @@ import numpy as np
 import roma
 import torch
 
-from .body import BodyModel, BodyModelNotFound
+from .body import BodyMeshes, BodyModel, BodyModelNotFound
 from .geometry import ChunkAligner, RunningFocal, intrinsics_matrix, pose_to_matrix, transform_points, weiszfeld_focal
 from .model import Human3R, Human3ROutput, RecurrentState
 from .model.square_view import unpad_map
@@ -34,8 +34,9 @@ from .options import RunOptions
 from .preprocess import ModelInputs, prepare_frame
 from .results import FrameResult, Person
 from .scene import scene_point_mask
-from .smplx_layout import ROTATION_SLICES
+from .smplx_layout import FOOT_JOINTS, ROTATION_SLICES
 from .tracking import MatchResult, Tracker
+from .world import WorldFrame
 
 __all__ = ["ModelCall", "Reconstructor", "reconstruct"]
 
@@ -99,6 +100,8 @@ class Reconstructor:
         self.state: RecurrentState | None = None
         self.tracker.reset()
         self.aligner = ChunkAligner()
+        self.world: WorldFrame | None = None  # set by the first frame
+        self.world_from_model = torch.eye(4)
         self.running_focal = RunningFocal()
         self.frames_seen = 0
         self.calls = 0
@@ -157,46 +160,72 @@ class Reconstructor:
         out, opts = call.output, self.options
         H, W = call.inputs.hw
         pts_self = out.heads.pts3d_self  # (1, H, W, 3) camera frame, float32
-        camera_to_world = self.aligner(pose_to_matrix(out.heads.camera_pose)[0], call.reset)
+        camera_to_model = self.aligner(pose_to_matrix(out.heads.camera_pose)[0], call.reset)  # the network's world
         focal = float(weiszfeld_focal(pts_self)[0])
         reported_focal = self.running_focal.update(focal, max(H, W)) if opts.shared_focal else focal
         det = out.detections
-        points = _np(transform_points(camera_to_world, pts_self[0]))
         confidence = _np(out.heads.conf_self[0])
         human_mask = _np(unpad_map(det.mask.float(), H, W)[0])
+        points_cam = _np(pts_self[0])
         scene_mask = scene_point_mask(
-            confidence, human_mask, points, confidence_threshold=opts.confidence_threshold,
+            confidence, human_mask, points_cam, confidence_threshold=opts.confidence_threshold,
             mask_threshold=opts.mask_threshold, mask_dilation=opts.mask_dilation,
         )
+        bodies = self._bodies(out)
+        if self.world is None:  # the first frame decides the world frame
+            self.world = self._world_frame(points_cam[scene_mask], bodies)
+            self.world_from_model = torch.from_numpy(self.world.from_model_world(_np(camera_to_model))).float()
+        camera_to_world = self.world_from_model @ camera_to_model
+        K = _np(intrinsics_matrix(reported_focal, H, W))
         return FrameResult(
             index=call.frame_index,
             timestamp=timestamp,
             image=call.inputs.rgb,
             camera_to_world=_np(camera_to_world),
-            intrinsics=_np(intrinsics_matrix(reported_focal, H, W)),
+            intrinsics=K,
             focal=focal,
-            points=points,
+            points=_np(transform_points(camera_to_world, pts_self[0])),
             confidence=confidence,
-            depth=_np(pts_self[0, ..., 2]),
+            depth=np.ascontiguousarray(points_cam[..., 2]),
             human_mask=human_mask,
             head_scores=_np(unpad_map(det.head_scores_nms.float(), H, W)[0]),
             scene_mask=scene_mask,
-            people=self._people(out, call.match, camera_to_world),
+            people=self._people(out, bodies, call.match, camera_to_world),
+            source_intrinsics=call.inputs.geometry.source_intrinsics(K),
+            source_size=call.inputs.geometry.source,
             reset=call.reset,
+            world_frame=self.world.name,
         )
 
-    def _people(self, out: Human3ROutput, match: MatchResult, camera_to_world: torch.Tensor) -> list[Person]:
+    def _world_frame(self, scene_points_cam: np.ndarray, bodies: _Bodies | None) -> WorldFrame:
+        """The run's world frame, from the first frame (in its camera frame = the first camera's)."""
+        name = self.options.world
+        if name == "floor":
+            feet = np.empty((0, 3), np.float32)
+            if bodies is not None and bodies.meshes is not None:
+                feet = _np(bodies.meshes.joints[:, list(FOOT_JOINTS)]).reshape(-1, 3)
+            return WorldFrame.floor(scene_points_cam, feet)
+        return WorldFrame(name, np.eye(4)) if name == "model" else WorldFrame.first_camera()
+
+    def _bodies(self, out: Human3ROutput) -> _Bodies | None:
+        """The people of a frame in the camera frame: rotations, shape, head position and meshes."""
         if out.smplx is None:
-            return []
+            return None
         smplx = out.smplx
         rotmat = smplx.rotmat[0].float()  # (n, 53, 3, 3)
         rotvec = roma.rotmat_to_rotvec(rotmat)
         betas, expression, head = smplx.betas[0].float(), smplx.expression[0].float(), smplx.transl[0].float()
+        meshes = self.body(rotvec, betas, expression, head) if self.body is not None else None
+        return _Bodies(rotmat, rotvec, betas, expression, head, meshes)
+
+    def _people(self, out: Human3ROutput, bodies: _Bodies | None, match: MatchResult, camera_to_world: torch.Tensor) -> list[Person]:
+        if bodies is None:
+            return []
+        rotvec, meshes = bodies.rotvec, bodies.meshes
         R, t = camera_to_world[:3, :3], camera_to_world[:3, 3]
         orient = ROTATION_SLICES["global_orient"].start
-        orient_world = roma.rotmat_to_rotvec(R @ rotmat[:, orient])
-        head_world = transform_points(camera_to_world, head)
-        meshes = self.body(rotvec, betas, expression, head) if self.body is not None else None
+        orient_world = roma.rotmat_to_rotvec(R @ bodies.rotmat[:, orient])
+        head_world = transform_points(camera_to_world, bodies.head)
         uv = out.prompts.head_uv.float()
         scores = out.detections.scores
         people = []
@@ -211,9 +240,9 @@ class Reconstructor:
                 left_hand_pose=pose["left_hand_pose"],
                 right_hand_pose=pose["right_hand_pose"],
                 jaw_pose=pose["jaw_pose"][0],
-                betas=_np(betas[k]),
-                expression=_np(expression[k]),
-                head_position=_np(head[k]),
+                betas=_np(bodies.betas[k]),
+                expression=_np(bodies.expression[k]),
+                head_position=_np(bodies.head[k]),
                 global_orient_world=_np(orient_world[k]),
                 head_position_world=_np(head_world[k]),
             )
@@ -227,6 +256,18 @@ class Reconstructor:
                 person.joints = _np(transform_points(camera_to_world, meshes.joints[k]))
             people.append(person)
         return people
+
+
+@dataclass
+class _Bodies:
+    """The n people of one frame in the camera frame (Human3R's rotation order)."""
+
+    rotmat: torch.Tensor  # (n, 53, 3, 3)
+    rotvec: torch.Tensor  # (n, 53, 3)
+    betas: torch.Tensor
+    expression: torch.Tensor
+    head: torch.Tensor  # (n, 3) the head joint
+    meshes: BodyMeshes | None
 
 
 def reconstruct(

@@ -57,7 +57,7 @@ def write_fixture(
     model.encoder.register_forward_hook(lambda m, i, o: snapshots.append(dict(current)))
     for b, block in enumerate(model.encoder.blocks):
         block.register_forward_hook(lambda m, i, o, b=b: current.__setitem__(f"enc.block{b}", o))
-    options = RunOptions(size=size, use_ttt3r=use_ttt3r, reset_interval=reset_interval, max_tracks=100_000)
+    options = RunOptions(size=size, use_ttt3r=use_ttt3r, reset_interval=reset_interval, max_tracks=100_000, world="model")
     recon = Reconstructor(model, options, body_model=BodyModel(smplx_path))
     outputs, post, views_meta = {}, {}, []
     for i, frame in enumerate(frames):

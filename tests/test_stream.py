@@ -32,7 +32,7 @@ def test_reconstruct_matches_the_reference_post_processing(fixture_dir: Path, fi
     post = {k: v.numpy() for k, v in load_file(str(fixture_dir / "tiny_postprocess.safetensors")).items()}
     results = list(
         h3r.reconstruct(clip, fixture_model, size=meta["size"], reset_interval=meta["reset_interval"],
-                        use_ttt3r=meta["use_ttt3r"], body_model=reference_smplx)
+                        use_ttt3r=meta["use_ttt3r"], body_model=reference_smplx, world="model")
     )
     assert len(results) == meta["n_frames"] == len(clip)
     for i, r in enumerate(results):

@@ -204,6 +204,7 @@ def run_parity(fixture: Fixture, smplx_path: Path, cmp: Comparison) -> None:
         reset_interval=int(reset_interval) if reset_interval else None,
         detection_threshold=float(fixture.option("detection_threshold", RunOptions.detection_threshold)),
         max_tracks=_UNBOUNDED_TRACKS,
+        world="model",  # the reference demo's world: the first camera as the network predicts it
     )
     frames = fixture.clip["source_frames"]
     n_frames = int(fixture.option("n_frames", len(frames)))

@@ -2,7 +2,7 @@
 
 Entity layout (timelines ``frame`` and, when the video has timestamps, ``time``)::
 
-    world                          ViewCoordinates RDF (the first camera's OpenCV frame), static
+    world                          ViewCoordinates of the run's world frame (RDF: first camera, RUB: floor), static
     world/camera                   Transform3D: camera -> world
     world/camera/image             Pinhole + the input image (JPEG)
     world/camera/image/mask        human mask (SegmentationImage, class 1 = person)
@@ -33,6 +33,7 @@ import rerun.blueprint as rrb
 from ..geometry import intrinsics_matrix
 from ..options import RunOptions
 from ..results import FrameResult
+from ..world import WORLD_AXES
 from .colors import track_colour
 
 __all__ = ["RerunLogger", "default_blueprint"]
@@ -97,8 +98,8 @@ class RerunLogger:
         self.rng = np.random.default_rng(0)
         self.alive: set[int] = set()
         self.known: set[int] = set()
+        self.world_axes: str | None = None
         self.last_camera_position: np.ndarray | None = None
-        rec.log("world", rr.ViewCoordinates.RDF, static=True)
         rec.log(
             "world/camera/image/mask",
             rr.AnnotationContext([(0, "background", (0, 0, 0, 0)), (MASK_CLASS_PERSON, "person", (255, 64, 160, 110))]),
@@ -110,6 +111,9 @@ class RerunLogger:
     def log(self, result: FrameResult, fps: float | None = None) -> None:
         """Log one frame; ``fps`` is the processing speed to plot (optional)."""
         rec = self.rec
+        if self.world_axes is None:  # the first frame: the world's axes
+            self.world_axes = WORLD_AXES[result.world_frame]
+            rec.log("world", getattr(rr.ViewCoordinates, self.world_axes), static=True)
         rec.set_time("frame", sequence=result.index)
         if result.timestamp is not None:
             rec.set_time("time", duration=float(result.timestamp))
