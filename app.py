@@ -1,4 +1,5 @@
-"""Human3R demo app: upload a video and watch people, scene and camera stream into a Rerun viewer.
+"""Human3R demo app: upload a video, or film with the browser's camera, and watch people, scene and
+camera stream into a Rerun viewer.
 
     python app.py [--model human3r_672S] [--device cuda]
 
@@ -22,12 +23,13 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 from gradio_rerun import Rerun  # noqa: E402
 
-from human3r_demo.app_engine import MODEL_CHOICES, VisitorSessions, find_body_model, run_upload  # noqa: E402
+from human3r_demo.app_engine import MODEL_CHOICES, VisitorSessions, find_body_model, run_live, run_upload  # noqa: E402
 from human3r_demo.checkpoints import TINY_RANDOM, availability  # noqa: E402
 from human3r_demo.device import PRECISIONS  # noqa: E402
 from human3r_demo.io import SourceError, expected_count, probe  # noqa: E402
-from human3r_demo.options import OptionsError, RunOptions  # noqa: E402
+from human3r_demo.options import VIDEO_LAYOUTS, OptionsError, RunOptions  # noqa: E402
 from human3r_demo.session import ModelCache  # noqa: E402
+from human3r_demo.world import WORLD_FRAMES  # noqa: E402
 
 try:  # on a HuggingFace ZeroGPU Space the GPU is lent per call
     import spaces
@@ -110,13 +112,11 @@ def _gpu_seconds(video, model, precision, size, subsample, max_frames, *args, **
     return int(min(300, 60 + 0.2 * frames))
 
 
-def run(video, model, precision, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
-        confidence_threshold, viewer_points, accumulate, request: gr.Request):
-    """Stream one reconstruction: yields (viewer bytes, status, downloads) after every frame."""
-    if video is None:
-        raise gr.Error("Upload a video (or pick an example) first.")
+def read_options(model, precision, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
+                 confidence_threshold, viewer_points, accumulate, world, render_video) -> RunOptions:
+    """The run's options from the controls (shared by the upload and the live tab), or a clear error."""
     try:
-        options = DEFAULTS.replace(
+        return DEFAULTS.replace(
             model=checked_model(model),
             device=ARGS.device or DEFAULTS.device,
             precision=precision,
@@ -129,10 +129,32 @@ def run(video, model, precision, size, subsample, max_frames, use_ttt3r, reset_i
             confidence_threshold=float(confidence_threshold),
             viewer_points=int(viewer_points),
             accumulate_points=bool(accumulate),
+            world=world,
+            render_video=render_video,
         )
     except (OptionsError, TypeError, ValueError) as err:
         raise gr.Error(str(err)) from None
-    visitor = request.session_hash if request and request.session_hash else "local"
+
+
+def visitor_of(request: gr.Request | None) -> str:
+    return request.session_hash if request and request.session_hash else "local"
+
+
+def outputs_of(update) -> tuple:
+    """An engine update as the app's outputs: viewer bytes, status, downloads, the rendered video."""
+    video = next((str(p) for p in update.files if p.name == "overlay.mp4"), None)
+    return (update.rrd, status_html(update.status, update.progress, update.error),
+            [str(p) for p in update.files] or None, gr.update(value=video, visible=video is not None))
+
+
+def run(video, model, precision, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
+        confidence_threshold, viewer_points, accumulate, world, render_video, request: gr.Request):
+    """Stream one reconstruction: yields (viewer bytes, status, downloads, video) after every frame."""
+    if video is None:
+        raise gr.Error("Upload a video (or pick an example) first.")
+    options = read_options(model, precision, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
+                           confidence_threshold, viewer_points, accumulate, world, render_video)
+    visitor = visitor_of(request)
     stop = VISITORS.start(visitor)
     if stop is None:  # queued by a visitor who has left since: do not run
         return
@@ -141,19 +163,47 @@ def run(video, model, precision, size, subsample, max_frames, use_ttt3r, reset_i
         for update in run_upload(video, options, work, MODELS, BODY, recording_id=str(uuid.uuid4()), should_stop=stop.is_set):
             if update.error:
                 gr.Warning(update.error)
-            yield update.rrd, status_html(update.status, update.progress, update.error), [str(p) for p in update.files] or None
+            yield outputs_of(update)
     finally:
         VISITORS.finish(visitor)
 
 
+def live(model, precision, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
+        confidence_threshold, viewer_points, accumulate, world, render_video, request: gr.Request):
+    """Reconstruct the visitor's camera until they press Stop: yields (viewer bytes, status, downloads, video)."""
+    options = read_options(model, precision, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
+                           confidence_threshold, viewer_points, accumulate, world, render_video)
+    visitor = visitor_of(request)
+    stop = VISITORS.start(visitor)
+    if stop is None:
+        return
+    try:
+        work = VISITORS.folder(visitor) / uuid.uuid4().hex[:8]
+        updates = run_live(options, work, MODELS, BODY, recording_id=str(uuid.uuid4()),
+                           on_start=lambda session: VISITORS.attach_live(visitor, session))
+        for update in updates:
+            if update.error:
+                gr.Warning(update.error)
+            yield outputs_of(update)
+    finally:
+        VISITORS.finish(visitor)
+
+
+def camera_frame(frame, request: gr.Request) -> None:
+    """A frame from the visitor's camera: to their live session if one runs (the newest frame wins there)."""
+    session = VISITORS.live(visitor_of(request))
+    if session is not None and frame is not None:
+        session.push(frame)
+
+
 if spaces is not None:
     run = spaces.GPU(duration=_gpu_seconds)(run)
+    live = spaces.GPU(duration=300)(live)  # the longest a ZeroGPU Space lends a GPU to one call
 
 
 def stop(request: gr.Request) -> str:
     """Stop the caller's own run after its current frame; the run then reports and offers what it made."""
-    visitor = request.session_hash if request and request.session_hash else "local"
-    if VISITORS.stop(visitor):
+    if VISITORS.stop(visitor_of(request)):
         return status_html("Stopping after the current frame…")
     return status_html("Nothing is running.")
 
@@ -163,25 +213,53 @@ def leave(request: gr.Request) -> None:
         VISITORS.leave(request.session_hash)
 
 
+def live_note(model: str, size: int) -> str:
+    """What frame rate to expect live, said plainly (the view shows each frame the model finishes)."""
+    if torch.cuda.is_available():
+        return "The model runs on the GPU: expect several reconstructed frames per second."
+    if model == TINY_RANDOM:
+        return ("On this CPU tiny-random reconstructs about 5-10 frames per second at 512 px (more at smaller sizes); "
+                "its results are meaningless, it shows how the live view works.")
+    return (f"🐢 **No GPU here: expect one reconstructed frame every 5-25 s** ({model} at {int(size)} px on 2 CPU cores). "
+            "The view shows each frame the model finishes and skips the ones that arrive meanwhile. For a livelier "
+            "view choose input size 256, or tiny-random to see the interface.")
+
+
 # ---------------------------------------------------------------------- layout
 with gr.Blocks(title="Human3R demo", delete_cache=(3600, 3600)) as demo:
     gr.Markdown(
         "# Human3R: everyone, everywhere, all at once\n"
-        "Upload a video: every person becomes a tracked SMPL-X body in a world-frame scene, with the camera "
-        "path, streamed into the 3D viewer while it is computed. Scrub the timeline to move through time."
+        "Upload a video or film with your camera: every person becomes a tracked SMPL-X body in a world-frame scene, "
+        "with the camera path, streamed into the 3D viewer while it is computed. Scrub the timeline to move through time."
     )
     banner = gr.Markdown(model_banner(ARGS.model), elem_id="h3r-banner")
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            video = gr.File(label="Video", file_types=VIDEO_TYPES, type="filepath", elem_id="h3r-video")
-            if EXAMPLES:
-                gr.Examples([[str(p)] for p in EXAMPLES], inputs=[video], label="Examples")
             model = gr.Dropdown(CHOICES, value=ARGS.model, label="Model", allow_custom_value=False, elem_id="h3r-model")
+            with gr.Tabs():
+                with gr.Tab("Upload", elem_id="h3r-upload-tab"):
+                    video = gr.File(label="Video", file_types=VIDEO_TYPES, type="filepath", elem_id="h3r-video")
+                    if EXAMPLES:
+                        gr.Examples([[str(p)] for p in EXAMPLES], inputs=[video], label="Examples")
+                    with gr.Row():
+                        run_button = gr.Button("Run", variant="primary", elem_id="h3r-run")
+                        stop_button = gr.Button("Stop", variant="stop", elem_id="h3r-stop")
+                    status = gr.HTML(status_html("Ready."), elem_id="h3r-status")
+                    downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="h3r-downloads")
+                with gr.Tab("Live", elem_id="h3r-live-tab"):
+                    note = gr.Markdown(live_note(ARGS.model, DEFAULTS.size), elem_id="h3r-live-note")
+                    camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera", elem_id="h3r-camera")
+                    with gr.Row():
+                        live_button = gr.Button("Start", variant="primary", elem_id="h3r-live-start")
+                        live_stop_button = gr.Button("Stop", variant="stop", elem_id="h3r-live-stop")
+                    live_status = gr.HTML(status_html("Start the camera, then press Start."), elem_id="h3r-live-status")
+                    live_downloads = gr.File(label="Downloads", file_count="multiple", interactive=False,
+                                             elem_id="h3r-live-downloads")
             with gr.Accordion("Options", open=False):
                 precision = gr.Dropdown(list(PRECISIONS), value=DEFAULTS.precision, label="Precision",
                                         info="auto: bf16 where the hardware computes it natively (faster), else fp32")
                 size = gr.Dropdown([512, 384, 320, 256, 224], value=DEFAULTS.size, label="Input size (long side, px)")
-                subsample = gr.Slider(1, 10, value=DEFAULTS.subsample, step=1, label="Use every N-th frame")
+                subsample = gr.Slider(1, 10, value=DEFAULTS.subsample, step=1, label="Use every N-th frame (uploads)")
                 max_frames = gr.Number(value=0, precision=0, minimum=0, label="Max frames (0 = all)", elem_id="h3r-max-frames")
                 use_ttt3r = gr.Checkbox(value=DEFAULTS.use_ttt3r, label="TTT3R gated state update (better on long videos)")
                 reset_interval = gr.Number(value=DEFAULTS.reset_interval, precision=0, minimum=0,
@@ -192,25 +270,33 @@ with gr.Blocks(title="Human3R demo", delete_cache=(3600, 3600)) as demo:
                                                  label="Scene point confidence threshold")
                 viewer_points = gr.Slider(1000, 100_000, value=DEFAULTS.viewer_points, step=1000, label="Scene points per frame (viewer)")
                 accumulate = gr.Checkbox(value=DEFAULTS.accumulate_points, label="Accumulate scene points over time")
-            with gr.Row():
-                run_button = gr.Button("Run", variant="primary", elem_id="h3r-run")
-                stop_button = gr.Button("Stop", variant="stop", elem_id="h3r-stop")
-            status = gr.HTML(status_html("Ready."), elem_id="h3r-status")
-            downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="h3r-downloads")
+                world = gr.Radio(list(WORLD_FRAMES), value=DEFAULTS.world, label="World frame",
+                                 info="first-camera: the first camera's frame; floor: gravity up, the floor at 0; "
+                                      "model: the network's own")
+                render_video = gr.Dropdown(["off", *VIDEO_LAYOUTS], value=DEFAULTS.render_video, label="Rendered video",
+                                           info="overlay.mp4: the bodies over the input, a world view, or both side by side",
+                                           elem_id="h3r-render-video")
         with gr.Column(scale=3):
             viewer = Rerun(streaming=True, height=720, elem_id="h3r-viewer",
                            panel_states={"time": "collapsed", "blueprint": "hidden", "selection": "hidden"})
+            rendered = gr.Video(label="Rendered video (overlay.mp4)", visible=False, interactive=False,
+                                elem_id="h3r-video-player")
 
+    controls = [model, precision, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
+                confidence_threshold, viewer_points, accumulate, world, render_video]
     model.change(model_banner, inputs=[model], outputs=[banner], api_name="banner")
-    run_button.click(
-        run,
-        inputs=[video, model, precision, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
-                confidence_threshold, viewer_points, accumulate],
-        outputs=[viewer, status, downloads],
-        api_name="run",
-    )
-    # not queued behind the run it stops
+    gr.on([model.change, size.change], live_note, inputs=[model, size], outputs=[note], api_name=False, queue=False)
+    # one reconstruction at a time (the model is shared): uploads and live sessions queue together
+    run_button.click(run, inputs=[video, *controls], outputs=[viewer, status, downloads, rendered], api_name="run",
+                     concurrency_id="reconstruction")
+    live_button.click(live, inputs=controls, outputs=[viewer, live_status, live_downloads, rendered], api_name="live",
+                      concurrency_id="reconstruction")
+    # frames are handed over as they come, never queued behind the reconstruction they feed
+    camera.stream(camera_frame, inputs=[camera], outputs=None, stream_every=0.2, concurrency_limit=None,
+                  api_name=False, show_progress="hidden")
+    # not queued behind the run they stop
     stop_button.click(stop, outputs=[status], api_name="stop", concurrency_limit=None, queue=False)
+    live_stop_button.click(stop, outputs=[live_status], api_name="live_stop", concurrency_limit=None, queue=False)
     demo.unload(leave)
 
 

@@ -122,7 +122,7 @@ def worker(args: argparse.Namespace) -> dict:
     if recon.body is not None:
         wrap(recon.body.layer, "forward", "body model")
     logger = RerunLogger(recording, faces, options)
-    exporter = Exporter(tempfile.mkdtemp(prefix="h3r_speed_"), fps=10.0, faces=faces, options=options)
+    exporter = Exporter(tempfile.mkdtemp(prefix="h3r_speed_"), fps=10.0, body=body, options=options)
     times: dict[str, list[float]] = defaultdict(list)
     outputs, compile_s = [], None
     results = stream(recon)
@@ -156,7 +156,7 @@ def worker(args: argparse.Namespace) -> dict:
     # ---- pass 2: end to end, nothing instrumented
     recon = h3r.Reconstructor(runner, options, body_model=body)
     logger = RerunLogger(recording, faces, options)
-    exporter = Exporter(tempfile.mkdtemp(prefix="h3r_speed_"), fps=10.0, faces=faces, options=options)
+    exporter = Exporter(tempfile.mkdtemp(prefix="h3r_speed_"), fps=10.0, body=body, options=options)
     e2e, e2e_full = [], []
     results = stream(recon)
     while True:

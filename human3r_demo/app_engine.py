@@ -1,8 +1,9 @@
-"""The app's engine, free of Gradio: an upload in; Rerun bytes, a status line and downloads out.
+"""The app's engine, free of Gradio: an upload or a camera in; Rerun bytes, a status line and downloads out.
 
-:func:`run_upload` drives one :class:`~human3r_demo.session.Session` with a Rerun recording whose
+:func:`run_upload` drives one :class:`~human3r_demo.session.Session`, :func:`run_live` one
+:class:`~human3r_demo.live.LiveSession` fed by the browser's camera, each with a Rerun recording whose
 bytes stream into the embedded viewer frame by frame (and are teed to ``recording.rrd`` for the
-download). It is what the app's Run button calls, and what the tests drive directly.
+download). They are what the app's buttons call, and what the tests drive directly.
 """
 
 from __future__ import annotations
@@ -20,16 +21,17 @@ import rerun as rr
 from .body import HOW_TO_GET_SMPLX, BodyModel, BodyModelError, BodyModelNotFound
 from .checkpoints import TINY_RANDOM
 from .config import VARIANTS
+from .live import LiveSession
 from .options import RunOptions
 from .session import ModelCache, Session
 from .viz.rerun import default_blueprint
 
-__all__ = ["APPLICATION_ID", "MODEL_CHOICES", "Update", "VisitorSessions", "find_body_model", "run_upload"]
+__all__ = ["APPLICATION_ID", "MODEL_CHOICES", "Update", "VisitorSessions", "find_body_model", "run_live", "run_upload"]
 
 MODEL_CHOICES = [*VARIANTS, TINY_RANDOM]
 APPLICATION_ID = "human3r_demo"
 # the downloads, in the order the app lists them
-DOWNLOADS = ("smplx", "scene", "cameras", "intrinsics", "glb", "summary")
+DOWNLOADS = ("video", "gltf", "smplx", "bvh", "scene", "cameras", "intrinsics", "glb", "summary")
 
 
 @dataclass
@@ -62,15 +64,17 @@ def find_body_model() -> tuple[BodyModel | None, str | None]:
 
 
 class VisitorSessions:
-    """What the app keeps per visitor (a Gradio session): a folder for their files and the stop flag of
-    their run. Nothing outlives the visit: when the visitor leaves, their run stops, their folder goes,
-    and a job of theirs still waiting in the queue does not start.
+    """What the app keeps per visitor (a Gradio session): a folder for their files, the stop flag of
+    their run and, while they reconstruct their camera, the live session their frames go to. Nothing
+    outlives the visit: when the visitor leaves, their run stops, their folder goes, and a job of
+    theirs still waiting in the queue does not start.
     """
 
     def __init__(self, root: Path, forget_after: float = 3600.0) -> None:
         self.root = root
         self.forget_after = forget_after  # how long a departed visitor is remembered (their queued jobs)
         self._stops: dict[str, threading.Event] = {}
+        self._live: dict[str, LiveSession] = {}
         self._gone: dict[str, float] = {}
         self._lock = threading.Lock()
         shutil.rmtree(root, ignore_errors=True)  # folders of an earlier server process
@@ -89,19 +93,36 @@ class VisitorSessions:
         shutil.rmtree(self.folder(session), ignore_errors=True)  # one run per visitor is kept on disk
         return stop
 
+    def attach_live(self, session: str, live: LiveSession) -> None:
+        """The visitor's run is this live session: their camera frames go to it, a stop stops it."""
+        with self._lock:
+            self._live[session] = live
+            stopped = session in self._gone or (session in self._stops and self._stops[session].is_set())
+        if stopped:
+            live.stop()
+
+    def live(self, session: str) -> LiveSession | None:
+        """The visitor's live session, if one is running (where their camera frames go)."""
+        with self._lock:
+            return self._live.get(session)
+
     def stop(self, session: str) -> bool:
         """Ask the visitor's run to stop after its current frame; False if nothing is running."""
         with self._lock:
             flag = self._stops.get(session)
+            live = self._live.get(session)
         if flag is None:
             return False
         flag.set()
+        if live is not None:
+            live.stop()
         return True
 
     def finish(self, session: str) -> None:
         """A run ended; if its visitor has left meanwhile, its files go now."""
         with self._lock:
             self._stops.pop(session, None)
+            self._live.pop(session, None)
             gone = session in self._gone
         if gone:
             shutil.rmtree(self.folder(session), ignore_errors=True)
@@ -111,8 +132,11 @@ class VisitorSessions:
         with self._lock:
             self._gone[session] = time.monotonic()
             flag = self._stops.get(session)
+            live = self._live.get(session)
         if flag is not None:
             flag.set()
+        if live is not None:
+            live.stop()
         shutil.rmtree(self.folder(session), ignore_errors=True)
 
     def running(self) -> list[str]:
@@ -131,32 +155,76 @@ def run_upload(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[Update]:
     """Reconstruct ``video``, yielding an :class:`Update` per frame and a last one with the downloads."""
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    rec = rr.RecordingStream(APPLICATION_ID, recording_id=recording_id)
-    stream = rec.binary_stream()
-    rrd_path = workdir / "recording.rrd"
-    rec.set_sinks(rr.FileSink(str(rrd_path)), stream)
-    rec.send_blueprint(default_blueprint(options.accumulate_points))
-    session = Session(video, options, workdir / "exports", models=models, body=body, recording=rec,
+    viewer = _Viewer(workdir, recording_id, options)
+    session = Session(video, options, viewer.workdir / "exports", models=models, body=body, recording=viewer.rec,
                       metadata={"source": Path(video).name})
     try:
         for progress in session.run(should_stop):
-            yield Update(
-                rrd=stream.read() or b"",
-                status=progress.status,
-                progress=progress.done / progress.total if progress.total else None,
-            )
+            yield Update(rrd=viewer.read(), status=progress.status,
+                         progress=progress.done / progress.total if progress.total else None)
     finally:
-        rec.flush()
-        rec.disconnect()
-    outcome = session.outcome
-    files = [rrd_path] if outcome.frames else []
-    files += [outcome.files[k] for k in DOWNLOADS if k in outcome.files]
-    yield Update(
-        rrd=stream.read() or b"",
-        status=outcome.status,
-        progress=1.0 if outcome.error is None and not outcome.stopped else None,
-        files=files,
-        error=outcome.error,
-    )
+        viewer.close()
+    yield viewer.last_update(session.outcome)
+
+
+def run_live(
+    options: RunOptions,
+    workdir: str | os.PathLike,
+    models: ModelCache,
+    body: BodyModel | None,
+    *,
+    recording_id: str,
+    on_start: Callable[[LiveSession], None] = lambda live: None,
+) -> Iterator[Update]:
+    """Reconstruct a camera as it films: ``on_start`` receives the :class:`~human3r_demo.live.LiveSession`
+    to push frames into (and to stop); yields an :class:`Update` per processed frame and a last one
+    with the downloads once it is stopped."""
+    viewer = _Viewer(workdir, recording_id, options)
+    live = LiveSession(options, viewer.workdir / "exports", models=models, body=body, recording=viewer.rec,
+                       metadata={"source": "browser camera"})
+    on_start(live)
+    yield Update(status="Loading the model; start the camera and its frames will stream in.")
+    try:
+        for step in live.run():
+            yield Update(rrd=viewer.read(), status=step.stats.status)
+    finally:
+        live.stop()
+        viewer.close()
+    last = viewer.last_update(live.outcome)
+    stats = live.stats
+    last.status = (f"{last.status} Live: {stats.processed} processed, {stats.dropped} dropped of "
+                   f"{stats.received} frames received.")
+    yield last
+
+
+class _Viewer:
+    """A run's Rerun recording: its bytes for the embedded viewer, teed to ``recording.rrd``."""
+
+    def __init__(self, workdir: str | os.PathLike, recording_id: str, options: RunOptions) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.rec = rr.RecordingStream(APPLICATION_ID, recording_id=recording_id)
+        self.stream = self.rec.binary_stream()
+        self.rrd_path = self.workdir / "recording.rrd"
+        self.rec.set_sinks(rr.FileSink(str(self.rrd_path)), self.stream)
+        self.rec.send_blueprint(default_blueprint(options.accumulate_points))
+
+    def read(self) -> bytes:
+        """What was logged since the last read."""
+        return self.stream.read() or b""
+
+    def close(self) -> None:
+        self.rec.flush()
+        self.rec.disconnect()
+
+    def last_update(self, outcome) -> Update:
+        """How the run ended, with its downloads."""
+        files = [self.rrd_path] if outcome.frames else []
+        files += [outcome.files[k] for k in DOWNLOADS if k in outcome.files]
+        return Update(
+            rrd=self.read(),
+            status=outcome.status,
+            progress=1.0 if outcome.error is None and not outcome.stopped else None,
+            files=files,
+            error=outcome.error,
+        )

@@ -1,7 +1,9 @@
-"""Command line: ``python -m human3r_demo run SOURCE --out DIR [options]``.
+"""Command line: ``python -m human3r_demo run SOURCE --out DIR [options]`` and ``... live [SOURCE] --out DIR``.
 
-Streams the source through the session engine (:mod:`human3r_demo.session`) with a progress bar,
-writes the exports and prints a summary. Errors are one clear line, never a traceback. Ctrl-C (or
+``run`` streams the source through the session engine (:mod:`human3r_demo.session`) with a progress
+bar, writes the exports and prints a summary. ``live`` reconstructs a camera, a stream URL or a video
+file played at its own rate as it comes (:mod:`human3r_demo.live`: the latest frame wins), shows it in
+a local Rerun viewer with a one-line live status, and writes the same exports when stopped. Errors are one clear line, never a traceback. Ctrl-C (or
 SIGTERM) stops after the current frame; a second one stops at once; either way the files are
 completed and moved into ``--out`` as one set, and further signals wait for that.
 """
@@ -26,6 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, type=Path, help="output folder (replaced by this run's results as a whole)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     add_arguments(run)
+    live = commands.add_parser("live", help="reconstruct a camera or stream as it films (the latest frame wins); Ctrl-C stops")
+    live.add_argument("source", nargs="?", default="0",
+                      help="camera index (default 0), stream URL (rtsp://, http://, ...) or a video file played at its own rate")
+    live.add_argument("--out", required=True, type=Path, help="output folder for the exports, written when the session stops")
+    live.add_argument("--viewer", choices=("spawn", "none"), default="spawn",
+                      help="spawn: show the results in a local Rerun viewer (default); none: exports only")
+    live.add_argument("--rrd", type=Path, default=None, help="also save the Rerun recording to this file")
+    live.add_argument("--quiet", action="store_true", help="no live status line")
+    add_arguments(live, skip=("subsample",))
     return parser
 
 
@@ -33,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "run":
         return _run(args)
+    if args.command == "live":
+        return _live(args)
     return 2
 
 
@@ -50,13 +63,7 @@ def _run(args: argparse.Namespace) -> int:
     except OptionsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from .checkpoints.random_init import RANDOM_WARNING, random_config
-
-    if random_config(options.model) is not None:
-        print(f"warning: {options.model}: {RANDOM_WARNING}", file=sys.stderr)
-    if options.smplx is None:
-        _note_missing_body_model()
-
+    _warn_about(options)
     session = Session(_source(args.source), options, args.out, metadata={"source": str(args.source)})
     with _StopOnSignal(session) as stop:  # until the command returns: a late signal never cuts the report short
         bar = None
@@ -70,7 +77,71 @@ def _run(args: argparse.Namespace) -> int:
         return _report(session.outcome, args.out)
 
 
-def _report(outcome, out: Path) -> int:
+def _live(args: argparse.Namespace) -> int:
+    import threading
+
+    from .live import LiveSession, play
+
+    try:
+        options = options_from_arguments(args)
+    except OptionsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    _warn_about(options)
+    recording = _live_recording(args)
+    live = LiveSession(options, args.out, recording=recording, metadata={"source": str(args.source)})
+    feeder = threading.Thread(target=play, args=(_source(args.source), live), name="live-source", daemon=True)
+    with _StopOnSignal(live.session, on_stop=live.stop):
+        feeder.start()
+        width = 0
+        for step in live.run():
+            if not args.quiet:
+                line = step.stats.status
+                print("\r" + line.ljust(width), end="", file=sys.stderr, flush=True)
+                width = len(line)
+        if width:
+            print(file=sys.stderr)
+        live.stop()
+        feeder.join(timeout=5)
+        stats = live.stats
+        cost = f"; the model took {stats.seconds_per_frame:.3f} s per frame (median)" if stats.seconds_per_frame else ""
+        print(f"live: {stats.processed} frame(s) processed, {stats.dropped} dropped of {stats.received} received{cost}",
+              file=sys.stderr)
+        return _report(live.outcome, args.out, live=True)
+
+
+def _live_recording(args: argparse.Namespace):
+    """The Rerun recording of a live session: a spawned local viewer and/or an .rrd file, or none."""
+    if args.viewer == "none" and args.rrd is None:
+        return None
+    import rerun as rr
+
+    from .viz.rerun import default_blueprint
+
+    rec = rr.RecordingStream("human3r_demo_live")
+    sinks = []
+    if args.viewer == "spawn":
+        rr.spawn(recording=rec, connect=False)  # starts the native viewer, which listens on its default port
+        sinks.append(rr.GrpcSink())
+    if args.rrd is not None:
+        sinks.append(rr.FileSink(str(args.rrd)))
+    rec.set_sinks(*sinks)
+    rec.send_blueprint(default_blueprint(accumulate_points=False))
+    return rec
+
+
+def _warn_about(options) -> None:
+    from .checkpoints.random_init import RANDOM_WARNING, random_config
+
+    if random_config(options.model) is not None:
+        print(f"warning: {options.model}: {RANDOM_WARNING}", file=sys.stderr)
+    if options.smplx is None:
+        _note_missing_body_model()
+
+
+def _report(outcome, out: Path, live: bool = False) -> int:
+    """Print how the run ended; the exit status: 0 done (a live session ends by being stopped), 130
+    interrupted, 2 failed."""
     for note in outcome.notes:
         print(f"note: {note} (recorded in summary.json)", file=sys.stderr)
     if outcome.error is not None:
@@ -78,7 +149,7 @@ def _report(outcome, out: Path) -> int:
         print(f"error: {outcome.error}{kept}", file=sys.stderr)
         return 2
     written = ", ".join(sorted(p.name for k, p in outcome.files.items() if not k.startswith("track_")))
-    if outcome.stopped:
+    if outcome.stopped and not live:
         print(f"\ninterrupted after {outcome.frames} frame(s); {len(outcome.files)} file(s) in {out} are complete", file=sys.stderr)
         return 130
     print(f"done: {outcome.frames} frame(s) in {outcome.seconds:.1f} s ({outcome.frames / max(outcome.seconds, 1e-6):.2f} FPS), "
@@ -102,8 +173,9 @@ class _StopOnSignal:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, session) -> None:
+    def __init__(self, session, on_stop=None) -> None:
         self.session = session
+        self.on_stop = on_stop  # also told at the first signal (a live source stops waiting for frames)
         self.requested = False
 
     def __enter__(self) -> _StopOnSignal:
@@ -121,6 +193,8 @@ class _StopOnSignal:
             raise KeyboardInterrupt
         else:
             self.requested = True
+            if self.on_stop is not None:
+                self.on_stop()
             print("\nstopping after the current frame (Ctrl-C again to stop at once)", file=sys.stderr)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import roma
 import torch
 from torch import Tensor
@@ -112,3 +113,25 @@ class RunningFocal:
         cumulative = torch.cumsum(self.counts, 0)
         b = int(torch.searchsorted(cumulative, torch.tensor(self.total / 2.0)))
         return image_size * 2.0 ** (self.log_min + b * self.bin_width)
+
+
+# focal lengths no camera has (untrained weights predict about 0) are drawn with this field of view
+MAX_FOV_DEG = 170.0
+FALLBACK_FOV_DEG = 60.0
+
+
+def usable_focal(focal: float, width: int, height: int) -> bool:
+    """Whether a focal length (pixels) describes a real camera of that image size (a field of view of
+    at most 170 degrees on the long side)."""
+    if not math.isfinite(focal) or focal <= 0:
+        return False
+    return 2 * math.degrees(math.atan(max(width, height) / (2 * focal))) <= MAX_FOV_DEG
+
+
+def display_intrinsics(K, height: int, width: int):
+    """(3, 3) numpy ``K`` to draw with: ``K`` itself if its focal is usable, else a 60-degree field of
+    view on the long side (drawing with a focal near 0 would put everything in one pixel)."""
+    if usable_focal(float(K[0, 0]), width, height) and np.isfinite(K).all():
+        return K
+    focal = max(width, height) / (2 * math.tan(math.radians(FALLBACK_FOV_DEG) / 2))
+    return intrinsics_matrix(focal, height, width).numpy().astype(np.float64)

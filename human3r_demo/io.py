@@ -22,7 +22,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import images
 
-__all__ = ["Frame", "SourceError", "SourceWarning", "VideoInfo", "expected_count", "frames", "prefetch", "probe", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS"]
+__all__ = ["Frame", "SourceError", "SourceWarning", "VideoInfo", "expected_count", "frames", "is_stream_url", "prefetch", "probe",
+           "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS"]
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v", ".mpg", ".mpeg", ".gif")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -71,7 +72,7 @@ def frames(
 ) -> Iterator[Frame]:
     """Yield the frames of ``source``: every ``subsample``-th one, at most ``max_frames`` of them.
 
-    ``source`` may be a video file path, a folder of images, a (T, H, W[, C]) array, an iterable of
+    ``source`` may be a video file path, a stream URL (``rtsp://``, ``http://``; read by PyAV), a folder of images, a (T, H, W[, C]) array, an iterable of
     (H, W[, C]) arrays or PIL images, or an ``int`` camera index. Problems that do not stop the
     stream (a video that ends early) are appended to ``notes`` when it is given, else warned.
     """
@@ -149,6 +150,8 @@ def probe(source: object) -> VideoInfo:
         fps = capture.get(cv2.CAP_PROP_FPS) or None
         capture.release()
         return VideoInfo(None, fps)
+    if is_stream_url(source):  # opened when read: a live stream has no length, and probing it would wait on the network
+        return VideoInfo(None, None)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists():
@@ -180,6 +183,8 @@ def _raw_frames(source: object, report: Callable[[str], None]) -> Iterator[Frame
         raise SourceError(f"cannot read frames from {source!r}")
     if isinstance(source, int):
         yield from _camera_frames(source)
+    elif is_stream_url(source):
+        yield from _video_frames(source, report)
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists():
@@ -221,31 +226,39 @@ def to_rgb(image: object, what: str = "frame") -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- videos
-def _open_video(path: Path):
+def is_stream_url(source: object) -> bool:
+    """Whether ``source`` names a network stream (``rtsp://``, ``http://``, ``udp://`` ...) for PyAV."""
+    return isinstance(source, str) and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source) is not None
+
+
+def _open_video(path: Path | str):
     import av
 
+    name = path.name if isinstance(path, Path) else path
     try:
-        container = av.open(str(path))
+        # a stream that stops answering must not hang the run: seconds to open, and to wait for each packet
+        container = av.open(str(path), timeout=(15.0, 10.0) if isinstance(path, str) else None)
     except av.error.FileNotFoundError:
         raise SourceError(f"no such file or folder: {path}") from None
     except (av.error.InvalidDataError, av.error.EOFError, UnicodeDecodeError) as err:
         raise SourceError(
-            f"{path.name} is not a readable video ({_av_reason(err)}): it may be truncated, corrupt, or not a video"
+            f"{name} is not a readable video ({_av_reason(err)}): it may be truncated, corrupt, or not a video"
         ) from None
     except av.error.FFmpegError as err:
-        raise SourceError(f"{path.name} could not be opened as a video ({_av_reason(err)})") from None
+        raise SourceError(f"{name} could not be opened as a video ({_av_reason(err)})") from None
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams})
         container.close()
         if not kinds:  # e.g. an mp4 whose only track never received a frame
-            raise SourceError(f"{path.name} contains no video frames")
-        raise SourceError(f"{path.name} has no video stream (it holds {', '.join(kinds)} only)")
+            raise SourceError(f"{name} contains no video frames")
+        raise SourceError(f"{name} has no video stream (it holds {', '.join(kinds)} only)")
     return container
 
 
-def _video_frames(path: Path, report: Callable[[str], None]) -> Iterator[Frame]:
+def _video_frames(path: Path | str, report: Callable[[str], None]) -> Iterator[Frame]:
     import av
 
+    name = path.name if isinstance(path, Path) else path
     container = _open_video(path)
     try:
         stream = container.streams.video[0]
@@ -257,16 +270,16 @@ def _video_frames(path: Path, report: Callable[[str], None]) -> Iterator[Frame]:
                 quarter_turns = int(round((frame.rotation or 0) / 90)) % 4
                 if quarter_turns:  # display matrix: rotate counter-clockwise for display
                     rgb = np.ascontiguousarray(np.rot90(rgb, k=quarter_turns))
-                yield Frame(to_rgb(rgb, f"{path.name} frame {index}"), index, frame.time)
+                yield Frame(to_rgb(rgb, f"{name} frame {index}"), index, frame.time)
                 index += 1
         except av.error.FFmpegError as err:
             where = f"after {index} frame(s)" if index else "before the first frame"
-            raise SourceError(f"{path.name} is corrupt or truncated: decoding failed {where} ({_av_reason(err)})") from None
+            raise SourceError(f"{name} is corrupt or truncated: decoding failed {where} ({_av_reason(err)})") from None
         if index == 0:
-            raise SourceError(f"{path.name} contains no video frames")
+            raise SourceError(f"{name} contains no video frames")
         expected = _expected_frames(stream, container)
         if expected and index < 0.9 * expected - 1:
-            report(f"{path.name} ended after {index} of about {expected} frames: the file seems truncated")
+            report(f"{name} ended after {index} of about {expected} frames: the file seems truncated")
     finally:
         container.close()
 

@@ -20,6 +20,9 @@ from typing import Any
 from .config import DEFAULT_MODEL
 from .device import PRECISIONS
 from .model.detection import DETECTION_THRESHOLD
+from .world import WORLD_FRAMES
+
+VIDEO_LAYOUTS = ("side-by-side", "overlay", "world")  # human3r_demo.render.LAYOUTS, without importing OpenGL
 
 __all__ = ["OptionsError", "RunOptions", "add_arguments", "options_from_arguments"]
 
@@ -29,8 +32,10 @@ class OptionsError(ValueError):
 
 
 def _option(default: Any, help: str, *, low: float | None = None, high: float | None = None,
-            choices: tuple | None = None, flag: str | None = None, cli: bool = True) -> Any:
-    return field(default=default, metadata={"help": help, "low": low, "high": high, "choices": choices, "flag": flag, "cli": cli})
+            choices: tuple | None = None, flag: str | None = None, cli: bool = True, const: Any = None) -> Any:
+    """A field with its help, range or choices; ``const``: the value of the bare flag (``--render-video``)."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high, "choices": choices, "flag": flag,
+                                            "cli": cli, "const": const})
 
 
 @dataclass(frozen=True)
@@ -81,12 +86,16 @@ class RunOptions:
     # the world frame of every result, export and the viewer (human3r_demo.world)
     world: str = _option("first-camera", "first-camera (the first camera's frame, OpenCV axes) | floor (gravity up, "
                          "the floor at height 0) | model (the network's own, as the reference outputs it)",
-                         choices=("first-camera", "floor", "model"))
+                         choices=WORLD_FRAMES)
 
     # ------------------------------------------------------------------ exports
     # glTF viewers slow down with millions of points; scene.ply keeps scene_points
     gltf_points: int = _option(200_000, "most scene points in run.glb", low=0, high=10**7)
     glb_frame: int | None = _option(None, "frame whose meshes go into people.glb (default: the one with most people)", low=0, high=10**9)
+    # what people share: the bodies over the input beside a world view (human3r_demo.render)
+    render_video: str = _option("off", "write overlay.mp4: side-by-side (bodies over the frame | world view), overlay "
+                                "or world; the bare flag means side-by-side", choices=("off", *VIDEO_LAYOUTS),
+                                const="side-by-side")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -152,8 +161,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()
             continue
         kind = int if "int" in str(f.type) else float if "float" in str(f.type) else str
         shown = "none" if default is None else default
+        bare = {"nargs": "?", "const": meta["const"]} if meta["const"] is not None else {}
         parser.add_argument(flag, dest=f.name, type=kind, default=default, choices=meta["choices"],
-                            help=f"{meta['help']} (default: {shown})")
+                            help=f"{meta['help']} (default: {shown})", **bare)
 
 
 def options_from_arguments(args: argparse.Namespace) -> RunOptions:

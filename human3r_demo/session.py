@@ -28,6 +28,7 @@ from .export import Exporter
 from .io import SourceError, expected_count, frames, prefetch, probe
 from .model import Human3R
 from .options import OptionsError, RunOptions
+from .render.context import RendererUnavailable
 from .results import FrameResult
 from .run_folder import RunFolder, RunFolderError
 from .stream import Reconstructor
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["ModelCache", "Outcome", "Progress", "Session"]
 
 # everything a session reports as one line instead of a traceback
-EXPECTED_ERRORS = (SourceError, CheckpointError, BodyModelError, ConfigError, OptionsError, DeviceError, RunFolderError)
+EXPECTED_ERRORS = (SourceError, CheckpointError, BodyModelError, ConfigError, OptionsError, DeviceError, RunFolderError,
+                   RendererUnavailable)
 
 
 @dataclass
@@ -153,6 +155,9 @@ class Session:
             :class:`BodyModel`, or ``None``.
         recording: a Rerun recording to log every frame into (``None``: no viewer).
         metadata: extra entries for ``summary.json``.
+        live: the source delivers frames as they are captured (:mod:`human3r_demo.live`): nothing is
+            decoded ahead (that would hold back stale frames), and the npz/BVH frame rate is the rate
+            actually processed.
     """
 
     def __init__(
@@ -165,8 +170,10 @@ class Session:
         body: BodyModel | str | None = "auto",
         recording: rr.RecordingStream | None = None,
         metadata: dict | None = None,
+        live: bool = False,
     ) -> None:
         self.source = source
+        self.live = live
         self.options = options
         self.folder = RunFolder(out_dir) if out_dir is not None else None
         self.models = models
@@ -175,6 +182,7 @@ class Session:
         self.metadata = dict(metadata or {})
         self.outcome: Outcome | None = None
         self.finalizing = False
+        self._gl = None  # the run's OpenGL renderer, when it has one
 
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> Iterator[Progress]:
         """Process the source frame by frame; :attr:`outcome` is set when the generator ends.
@@ -195,14 +203,15 @@ class Session:
             if self.folder is not None:
                 self.folder.check()
             body = self._body(device)
+            faces = body.faces if body is not None else None
+            renderer = self._renderer(faces, outcome)
             model = self._model()
             recon = Reconstructor(model, self.options, body_model=body)
             total = expected_count(info.num_frames, self.options.subsample, self.options.max_frames)
-            faces = body.faces if body is not None else None
             if self.recording is not None:
                 from .viz.rerun import RerunLogger
 
-                logger = RerunLogger(self.recording, faces, self.options)
+                logger = RerunLogger(self.recording, faces, self.options, renderer=renderer)
             if self.folder is not None:
                 exporter = Exporter(
                     self.folder.open(),
@@ -211,10 +220,12 @@ class Session:
                     options=self.options,
                     metadata={**self.metadata, "model": model.checkpoint_name, "random_weights": model.is_random,
                               "size": self.options.size, "precision": str(model.dtype).removeprefix("torch.")},
+                    renderer=renderer,
+                    frame_times=self.live,
                 )
             source = frames(self.source, subsample=self.options.subsample, max_frames=self.options.max_frames,
                             notes=outcome.notes)
-            for frame in prefetch(source):
+            for frame in source if self.live else prefetch(source):
                 if should_stop():
                     outcome.stopped = True
                     break
@@ -229,19 +240,48 @@ class Session:
                 outcome.frames += 1
                 outcome.tracks = len(tracks)
                 yield Progress(result, outcome.frames, total, time.perf_counter() - tick, len(tracks))
+            outcome.stopped = outcome.stopped or should_stop()  # a live source ends when it is stopped
         except KeyboardInterrupt:
             outcome.stopped = True
         except GeneratorExit:  # the consumer went away (a closed browser tab): finish the files
             outcome.stopped = True
-            self._finish(outcome, exporter, started)
+            try:
+                self._finish(outcome, exporter, started)
+            finally:
+                if self._gl is not None:
+                    self._gl.close()
+                    self._gl = None
             raise
         except EXPECTED_ERRORS as err:
             outcome.error = str(err)
         except OSError as err:
             outcome.error = self._os_error(err)
-        self._finish(outcome, exporter, started)
+        try:
+            self._finish(outcome, exporter, started)
+        finally:
+            if self._gl is not None:
+                self._gl.close()
+                self._gl = None
 
     # ------------------------------------------------------------------ parts
+    def _renderer(self, faces, outcome: Outcome):
+        """The run's OpenGL renderer, made before the model loads: for the video (required: an error
+        without it) and for the viewer's camera view (optional: without it the meshes are dots there)."""
+        wants_video = self.options.render_video != "off" and self.folder is not None
+        wants_view = self.recording is not None and faces is not None
+        if not (wants_video or wants_view):
+            return None
+        from .render import GLRenderer, RendererUnavailable
+
+        try:
+            self._gl = GLRenderer()
+        except RendererUnavailable as err:
+            if wants_video:
+                raise
+            outcome.notes.append(f"the camera view shows the bodies as vertex dots, not shaded: {err}")
+            return None
+        return self._gl
+
     def _model(self) -> Human3R:
         if isinstance(self.models, Human3R):
             return self.models
@@ -279,6 +319,11 @@ class Session:
                 self.folder.abort()
             return
         try:
+            achieved = exporter.achieved_fps() if self.live else None
+            if achieved is not None:  # live frames are taken as they come: their real average rate
+                exporter.fps = achieved
+                outcome.notes.append(f"live: the SMPL-X and BVH rows are the {outcome.frames} frames processed, at their "
+                                     f"average rate of {achieved:.2f} FPS; their timestamps are the capture times")
             exporter.metadata.update(stopped=outcome.stopped, error=outcome.error, source_notes=outcome.notes)
             files = exporter.close()
             outcome.files = self.folder.commit(files)

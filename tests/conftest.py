@@ -49,6 +49,21 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["HUMAN3R_CACHE"] = str(tmp_path_factory.mktemp("human3r_cache"))
 
 
+@pytest.fixture(scope="module")
+def renderer():
+    """An OpenGL renderer (Mesa's EGL on a CPU); skips without one, unless HUMAN3R_REQUIRE_RENDERER=1 (CI)."""
+    from human3r_demo.render import GLRenderer, RendererUnavailable
+
+    try:
+        gl = GLRenderer()
+    except RendererUnavailable as e:
+        if os.environ.get("HUMAN3R_REQUIRE_RENDERER") == "1":
+            pytest.fail(f"HUMAN3R_REQUIRE_RENDERER=1 but no renderer: {e}")
+        pytest.skip(f"no OpenGL renderer here: {e}")
+    yield gl
+    gl.close()
+
+
 @pytest.fixture(scope="session")
 def tiny_model():
     import human3r_demo as h3r

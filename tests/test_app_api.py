@@ -47,8 +47,8 @@ def run_args(video: Path, model: str = "tiny-random") -> list:
     from gradio_client import handle_file
 
     # video, model, precision, size, subsample, max frames, TTT3R, reset interval, detection and confidence
-    # thresholds, viewer points, accumulate
-    return [handle_file(str(video)), model, "fp32", 224, 1, 0, True, 100, 0.3, 2.0, 2000, False]
+    # thresholds, viewer points, accumulate, world frame, rendered video
+    return [handle_file(str(video)), model, "fp32", 224, 1, 0, True, 100, 0.3, 2.0, 2000, False, "first-camera", "off"]
 
 
 def test_typed_paths_are_refused_alike_and_reveal_nothing(app, tmp_path: Path) -> None:
@@ -80,7 +80,7 @@ def test_stop_from_an_api_client_stops_its_run_and_offers_what_it_made(app, long
     while time.monotonic() < deadline and not any("Frame 3" in str(o) or "Frame 4" in str(o) for o in job.outputs()):
         time.sleep(0.2)
     assert client.predict(api_name="/stop").find("Stopping after the current frame") >= 0
-    viewer, status, downloads = job.result(timeout=120)
+    viewer, status, downloads, rendered = job.result(timeout=120)
     assert "Stopped:" in status and "frame(s)" in status, status
     names = {Path(str(d)).name for d in downloads}
     assert {"recording.rrd", "summary.json", "cameras_tum.txt"} <= names, names

@@ -7,6 +7,7 @@ executable_path, never its own browser download.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -73,6 +74,11 @@ def test_the_app_streams_a_reconstruction_into_rerun(app_url: str, tmp_path: Pat
         assert "not_a_video.mp4 is not a readable video" in page.inner_text("#h3r-status")
 
         page.locator("#h3r-video button[aria-label='Clear']").first.click()  # remove the bad upload
+        page.get_by_text("Options", exact=True).click()  # ask for the rendered video
+        render = page.locator("#h3r-render-video input")
+        render.click()
+        render.fill("side-by-side")
+        page.keyboard.press("Enter")
         upload.set_input_files(str(REPO / "data" / "examples" / "synthetic_shapes.mp4"))
         page.wait_for_timeout(1000)
         page.click("#h3r-run")
@@ -97,13 +103,98 @@ def test_the_app_streams_a_reconstruction_into_rerun(app_url: str, tmp_path: Pat
         # downloads are offered and not empty
         links = page.locator("#h3r-downloads a[download], #h3r-downloads a[href*='file=']")
         hrefs = {links.nth(i).get_attribute("href") for i in range(links.count())}
-        names = page.inner_text("#h3r-downloads")
-        for name in ("recording", "smplx_tracks", "scene", "cameras_tum", "people"):
+        names = page.inner_text("#h3r-downloads").replace("\n", "")  # the page shows "run" and ".glb" apart
+        for name in ("recording.rrd", "smplx_tracks.zip", "scene.ply", "cameras_tum.txt", "people.glb", "run.glb", "overlay.mp4"):
             assert name in names, names
-        assert len(hrefs) >= 5
+        assert len(hrefs) >= 7
+        # the rendered video plays in the page
+        page.wait_for_selector("#h3r-video-player video", timeout=30_000)
+        assert page.eval_on_selector("#h3r-video-player video", "v => v.src").endswith("overlay.mp4")
         for href in hrefs:
             response = page.request.get(href if href.startswith("http") else app_url.rstrip("/") + href)
             assert response.ok and len(response.body()) > 0, href
         page.wait_for_timeout(6000)  # let the viewer draw the last frames
         page.screenshot(path=str(ARTIFACTS / "app_screenshot.png"), full_page=True)
+        browser.close()
+
+
+def write_y4m(path: Path, frames) -> Path:
+    """A y4m clip (what Chromium's fake camera plays, in a loop)."""
+    import av
+
+    container = av.open(str(path), "w", format="yuv4mpegpipe")
+    stream = container.add_stream("rawvideo", rate=10)
+    stream.height, stream.width = frames.shape[1:3]
+    stream.pix_fmt = "yuv420p"
+    for frame in frames:
+        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    return path
+
+
+def test_the_live_tab_reconstructs_the_camera(app_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import synthetic_clip
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    clip = write_y4m(tmp_path / "camera.y4m", synthetic_clip(30, 240, 320, seed=2))
+    camera_flags = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                    f"--use-file-for-fake-video-capture={clip}"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*FLAGS, *camera_flags])
+        context = browser.new_context(viewport={"width": 1500, "height": 1000}, permissions=["camera"])
+        page = context.new_page()
+        ready = []
+        page.on("console", lambda m: ready.append(m.text) if "Rerun viewer ready" in m.text else None)
+        page.goto(app_url, wait_until="load", timeout=60_000)
+        page.wait_for_selector("#h3r-banner", timeout=30_000)
+        model = page.locator("#h3r-model input")
+        model.click()
+        model.fill("tiny-random")
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.querySelector('#h3r-banner').innerText.includes('untrained model')", timeout=20_000)
+
+        page.get_by_role("tab", name="Live").click()
+        assert "tiny-random reconstructs about" in page.inner_text("#h3r-live-note")  # the rate to expect, said plainly
+        page.get_by_text("Click to Access Webcam").click()
+        page.locator("#h3r-camera").get_by_text("Record").click()  # the browser starts sending camera frames
+        page.click("#h3r-live-start")
+
+        def processed() -> int:
+            found = re.search(r"(\d+) processed", page.inner_text("#h3r-live-status"))
+            return int(found.group(1)) if found else 0
+
+        counts, deadline = [], time.monotonic() + 180
+        while time.monotonic() < deadline and processed() < 8:
+            counts.append(processed())
+            page.wait_for_timeout(500)
+        status = page.inner_text("#h3r-live-status")
+        assert processed() >= 8, status
+        assert len(set(counts)) >= 3, counts  # the count rose while we watched
+        assert "dropped" in status and "latency" in status and "people tracked" in status
+
+        page.wait_for_function("!!document.querySelector('#h3r-viewer canvas')", timeout=30_000)
+        deadline = time.monotonic() + 30
+        while not ready and time.monotonic() < deadline:
+            page.wait_for_timeout(500)
+        assert ready, "the Rerun viewer never reported ready"
+        page.wait_for_timeout(3000)  # let the viewer draw
+        page.screenshot(path=str(ARTIFACTS / "app_live_screenshot.png"), full_page=True)
+
+        page.click("#h3r-live-stop")
+        page.wait_for_function("document.querySelector('#h3r-live-status').innerText.includes('Live:')", timeout=120_000)
+        assert page.inner_text("#h3r-live-status").startswith("Stopped")
+        names = page.inner_text("#h3r-live-downloads").replace("\n", "")
+        for name in ("recording.rrd", "run.glb", "cameras_tum.txt", "summary.json"):
+            assert name in names, names
+        links = page.locator("#h3r-live-downloads a[download], #h3r-live-downloads a[href*='file=']")
+        hrefs = {links.nth(i).get_attribute("href") for i in range(links.count())}
+        assert len(hrefs) >= 4
+        for href in hrefs:
+            response = page.request.get(href if href.startswith("http") else app_url.rstrip("/") + href)
+            assert response.ok and len(response.body()) > 0, href
         browser.close()

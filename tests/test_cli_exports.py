@@ -188,3 +188,20 @@ def test_ctrl_c_leaves_valid_files(tmp_path: Path, smplx_dir: Path) -> None:
         assert np.load(path)["poses"].shape[1] == 165
     assert isinstance(trimesh.load(out / "scene.ply"), trimesh.PointCloud)
     assert not list(out.rglob("*.tmp*")) and not list(tmp_path.glob(".out.*"))
+
+
+def test_render_video_writes_an_mp4_at_the_source_rate(tmp_path: Path, smplx_dir: Path, renderer) -> None:
+    import av
+
+    clip = REPO / "data" / "examples" / "synthetic_shapes.mp4"  # 12 frames, 320x180, 10 fps
+    out = tmp_path / "out"
+    done = run_cli(str(clip), "--out", str(out), "--model", "tiny-random", "--precision", "fp32", "--smplx", str(smplx_dir),
+                   "--render-video")
+    assert done.returncode == 0, done.stderr
+    with av.open(str(out / "overlay.mp4")) as container:
+        stream = container.streams.video[0]
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+        assert float(stream.average_rate) == pytest.approx(10.0)
+    assert len(decoded) == 12 and decoded[0].shape == (288, 1024, 3)  # the model's 512x288 frame, twice: overlay | world
+    assert not list(out.rglob("*.partial*"))
+    assert json.loads((out / "summary.json").read_text())["files"]["video"] == "overlay.mp4"

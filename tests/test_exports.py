@@ -133,7 +133,7 @@ def test_smplx_npz_reproduces_the_track_meshes_through_smplx(exported, smplx_dir
         assert np.allclose(np.diff(data["timestamps"]), 1 / FPS) and np.all(np.diff(data["frame_indices"]) == 1)  # even rows
         assert float(data["mocap_frame_rate"]) == float(data["mocap_framerate"]) == FPS
         assert bool(data["flat_hand_mean"]) and not bool(data["use_pca"]) and data["betas"].shape == (10,)
-        t = lambda k: torch.from_numpy(np.asarray(data[k], np.float32))  # noqa: E731
+        t = lambda k, data=data: torch.from_numpy(np.asarray(data[k], np.float32))  # noqa: E731
         mesh = layer(betas=t("betas").expand(n, -1), expression=t("expression"), transl=t("trans"),
                      **{k: t(k) for k in AMASS_SLICES})
         # the same person placed as Human3R places them (by the head), with the file's one shape
@@ -170,7 +170,7 @@ def test_bvh_joints_match_the_smplx_layer(exported, smplx_dir: Path) -> None:
     for path in files:
         data = np.load(out / "smplx" / f"{path.stem}.npz")
         n = len(data["poses"])
-        t = lambda k: torch.from_numpy(np.asarray(data[k], np.float32))  # noqa: E731
+        t = lambda k, data=data: torch.from_numpy(np.asarray(data[k], np.float32))  # noqa: E731
         # the BVH skeleton has the person's rest shape with a neutral face
         joints = layer(betas=t("betas").expand(n, -1), expression=torch.zeros(n, 10), transl=t("trans"),
                        **{k: t(k) for k in AMASS_SLICES}).joints.detach().numpy()

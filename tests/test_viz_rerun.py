@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from pathlib import Path
 
@@ -79,3 +80,26 @@ def test_degenerate_focal_is_displayable() -> None:
     assert fixed[0, 0] == pytest.approx(512 / (2 * np.tan(np.radians(30))))
     good = np.array([[400, 0, 256], [0, 400, 144], [0, 0, 1]], np.float32)
     assert display_intrinsics(good, 288, 512) is good
+
+
+def test_with_a_renderer_the_camera_view_shows_shaded_meshes_not_dots(recorded, renderer, tmp_path: Path) -> None:
+    results, _, body = recorded
+    path = tmp_path / "rendered.rrd"
+    rec = rr.RecordingStream("human3r_demo_test", recording_id="rendered")
+    rec.save(str(path))
+    logger = RerunLogger(rec, body.faces, h3r.RunOptions(viewer_points=500), renderer=renderer)
+    for result in results:
+        logger.log(result)
+    rec.flush()
+    rec.disconnect()
+    entities = {chunk.entity_path for chunk in RrdReader(path).stream()}
+    assert "/world/camera/image" in entities and "/world/camera/image/people" not in entities  # no vertex dots
+    # a person moved 2 m in front of the camera (the untrained model's bodies may be anywhere)
+    result = next(r for r in results if any(p.vertices is not None for p in r.people))
+    person = next(p for p in result.people if p.vertices is not None)
+    ahead = result.camera_to_world[:3, :3] @ np.array([0.0, 0.0, 2.0]) + result.camera_to_world[:3, 3]
+    moved = dataclasses.replace(person, vertices=person.vertices - person.vertices.mean(0) + ahead)
+    result = dataclasses.replace(result, people=[moved])
+    shown = logger._camera_image(result)
+    changed = (shown != result.image).any(-1)
+    assert shown.shape == result.image.shape and 0.005 < changed.mean() < 1.0  # the bodies drawn over part of the frame

@@ -10,6 +10,7 @@
 ``intrinsics.json``    per-frame intrinsics in model and source pixels
 ``scene.ply``          scene points: confident, people removed, a uniform sample within a budget
 ``people.glb``         the meshes of one frame (the chosen one, or the one with the most people)
+``overlay.mp4``        with ``render_video``: the bodies over the input and/or a world view (:mod:`..render`)
 ``summary.json``       frames, fps, world frame, tracks, what was written and why not
 =====================  ===========================================================================
 
@@ -55,8 +56,12 @@ class Exporter:
         fps: frame rate of the exported frames (the source's over the subsampling, or the option for
             sources without times); the frame times when the source has none, and the SMPL-X/BVH rate.
         body: the SMPL-X body model, for meshes, skeletons and ``trans``; ``None``: no meshes.
-        options: the run's options (``scene_points``, ``gltf_points``, ``glb_frame``, ``max_tracks``).
+        options: the run's options (``scene_points``, ``gltf_points``, ``glb_frame``, ``max_tracks``,
+            ``render_video``).
         metadata: extra entries for ``summary.json``.
+        renderer: the run's :class:`~human3r_demo.render.GLRenderer`, needed for ``render_video``.
+        frame_times: the frames come at irregular times (a live source): the video shows each at its
+            timestamp rather than at ``fps``.
     """
 
     def __init__(
@@ -67,6 +72,8 @@ class Exporter:
         body: BodyModel | None = None,
         options: RunOptions | None = None,
         metadata: dict[str, Any] | None = None,
+        renderer=None,
+        frame_times: bool = False,
     ) -> None:
         options = options or RunOptions()
         if not fps or fps <= 0:
@@ -83,13 +90,21 @@ class Exporter:
         self.gltf_points = PointReservoir(options.gltf_points, seed=1)
         self.cameras: CameraWriter | None = None
         self.world_frame = "first-camera"
-        self.image_hw: tuple[int, int] | None = None
         self.frames = 0
         self.meshes_seen = False
         self._glb_people: list[tuple[int, np.ndarray]] | None = None
         self._glb_index: int | None = None
         self._closed = False
         self.files: dict[str, Path] = {}
+        self.video = None
+        if options.render_video != "off":
+            from ..render import VideoRenderer
+
+            if renderer is None:
+                raise ValueError("render_video needs a renderer (human3r_demo.render.GLRenderer)")
+            self.video = VideoRenderer(self.out_dir / "overlay.mp4", None if frame_times else self.fps,
+                                       body.faces if body is not None else None, layout=options.render_video,
+                                       renderer=renderer)
 
     # ------------------------------------------------------------------ per frame
     def add(self, result: FrameResult) -> None:
@@ -98,7 +113,6 @@ class Exporter:
             raise RuntimeError("the exporter is closed")
         if self.cameras is None:  # the first frame: the world frame is known
             self.world_frame = result.world_frame
-            self.image_hw = result.image.shape[:2]
             self.cameras = CameraWriter(self.out_dir, self.world_frame)
             self.files["cameras"] = self.cameras.tum_path
         timestamp = float(result.timestamp) if result.timestamp is not None else self.frames / self.fps
@@ -110,6 +124,8 @@ class Exporter:
             self.tracks.add(person.track_id, record(person, self.frames, result.index, timestamp))
             self.meshes_seen |= person.vertices is not None
         self._maybe_keep_glb_frame(result)
+        if self.video is not None:
+            self.video.add(result)
         self.frames += 1
 
     def _maybe_keep_glb_frame(self, result: FrameResult) -> None:
@@ -144,6 +160,10 @@ class Exporter:
         self._write_tracks(notes)
         if self.cameras is not None and self.frames:
             self.files["gltf"] = self._write_run_gltf()
+        if self.video is not None:
+            video = self.video.close()
+            if video is not None:
+                self.files["video"] = video
         self.tracks.remove()
         self._write_summary(notes)
         return dict(self.files)
@@ -152,7 +172,9 @@ class Exporter:
         """Stop without writing anything more (the caller throws the folder away)."""
         self._closed = True
         if self.cameras is not None:
-            self.cameras.close()
+            self.cameras.discard()
+        if self.video is not None:
+            self.video.discard()
 
     def __enter__(self) -> Exporter:
         return self
@@ -190,18 +212,25 @@ class Exporter:
             self.files["bvh"] = _zip(self.out_dir / "bvh_tracks.zip", bvh, "bvh")
 
     def _write_run_gltf(self) -> Path:
-        cams = self.cameras
-        times = np.asarray(cams.times, np.float64) - cams.times[0]
+        times, poses = self.cameras.read_poses()
+        times = times - times[0]
         if np.any(np.diff(times) <= 0):  # a source with repeated times: even spacing instead
             times = np.arange(self.frames) / self.fps
-        h, w = self.image_hw
-        focals = [f["model"]["fx"] for f in cams.frames if f["usable"]]
-        yfov = field_of_view(float(np.median(focals)), h) if focals else np.radians(60.0)
+        h, w = self.cameras.image_hw
+        focal = self.cameras.median_focal
+        yfov = field_of_view(focal, h) if focal is not None else np.radians(60.0)
         people = [self._animation(t) for t in self.tracks.ids()]
         points, colours = self.gltf_points.points, self.gltf_points.colours
-        return write_run_gltf(self.out_dir / "run.glb", times=times, cameras=np.stack(cams.poses), yfov=yfov, aspect=w / h,
+        return write_run_gltf(self.out_dir / "run.glb", times=times, cameras=poses, yfov=yfov, aspect=w / h,
                               world_axes=WORLD_AXES[self.world_frame], points=points, colours=colours, people=people,
                               skeleton=self.skeleton)
+
+    def achieved_fps(self) -> float | None:
+        """Frames per second between the first and the last frame's times (a live run's real rate)."""
+        cams = self.cameras
+        if cams is None or cams.frames < 2 or not cams.last_time > cams.first_time:
+            return None
+        return (cams.frames - 1) / (cams.last_time - cams.first_time)
 
     def _animation(self, track_id: int) -> PersonAnimation:
         """A person over all of the run's frames: their values where seen, held where not."""

@@ -4,10 +4,11 @@ Entity layout (timelines ``frame`` and, when the video has timestamps, ``time``)
 
     world                          ViewCoordinates of the run's world frame (RDF: first camera, RUB: floor), static
     world/camera                   Transform3D: camera -> world
-    world/camera/image             Pinhole + the input image (JPEG)
+    world/camera/image             Pinhole + the input image (JPEG), with the people's meshes drawn shaded
+                                   over it when the run has a renderer (human3r_demo.render)
     world/camera/image/mask        human mask (SegmentationImage, class 1 = person)
     world/camera/image/heads       head detections (Points2D, labelled with track ids)
-    world/camera/image/people      mesh vertices projected into the image (Points2D per person)
+    world/camera/image/people      without a renderer: mesh vertices projected into the image (Points2D)
     world/points                   scene points: each frame's ``scene_mask`` (the exports' filter), at
                                    most ``viewer_points`` of them
     world/trajectory               camera path, one segment per frame
@@ -30,7 +31,7 @@ import numpy as np
 import rerun as rr
 import rerun.blueprint as rrb
 
-from ..geometry import intrinsics_matrix
+from ..geometry import display_intrinsics
 from ..options import RunOptions
 from ..results import FrameResult
 from ..world import WORLD_AXES
@@ -39,7 +40,6 @@ from .colors import track_colour
 __all__ = ["RerunLogger", "default_blueprint"]
 
 MASK_CLASS_PERSON = 1
-_FALLBACK_FOV_DEG = 60.0  # used only when the estimated focal is unusable (e.g. untrained weights)
 
 
 def default_blueprint(accumulate_points: bool = False) -> rrb.Blueprint:
@@ -78,7 +78,9 @@ class RerunLogger:
         rec: the recording to log into.
         faces: (F, 3) SMPL-X triangles (``BodyModel.faces``), or ``None`` when there are no meshes.
         options: the run's options (``mask_threshold`` for the mask overlay, ``viewer_points``).
-        mesh_points_in_image: every how many vertices to project into the camera image.
+        renderer: a :class:`~human3r_demo.render.GLRenderer`: the camera image shows the meshes shaded
+            over the frame; ``None``: every ``mesh_points_in_image``-th vertex is drawn as a dot instead.
+        mesh_points_in_image: every how many vertices to project into the camera image (without a renderer).
     """
 
     def __init__(
@@ -87,11 +89,13 @@ class RerunLogger:
         faces: np.ndarray | None = None,
         options: RunOptions | None = None,
         *,
+        renderer=None,
         mesh_points_in_image: int = 8,
     ) -> None:
         options = options or RunOptions()
         self.rec = rec
         self.faces = faces
+        self.renderer = renderer if faces is not None else None
         self.mask_threshold = options.mask_threshold
         self.point_budget = options.viewer_points
         self.mesh_stride = mesh_points_in_image
@@ -134,7 +138,7 @@ class RerunLogger:
             "world/camera/image",
             rr.Pinhole(image_from_camera=display_intrinsics(result.intrinsics, H, W), resolution=[W, H],
                        camera_xyz=rr.ViewCoordinates.RDF, image_plane_distance=0.25),
-            rr.Image(result.image).compress(jpeg_quality=85),
+            rr.Image(self._camera_image(result)).compress(jpeg_quality=85),
         )
         position = T[:3, 3].astype(np.float32)
         if self.last_camera_position is not None and np.isfinite(position).all():
@@ -157,6 +161,8 @@ class RerunLogger:
             )
         else:
             self.rec.log("world/camera/image/heads", rr.Clear(recursive=False))
+        if self.renderer is not None:
+            return  # the meshes are in the camera image itself
         projected = [(p, project(result, p.vertices[:: self.mesh_stride])) for p in people if p.vertices is not None]
         if projected:
             points = np.concatenate([uv for _, uv in projected])
@@ -164,6 +170,13 @@ class RerunLogger:
             self.rec.log("world/camera/image/people", rr.Points2D(points, colors=colours, radii=1.0))
         else:
             self.rec.log("world/camera/image/people", rr.Clear(recursive=False))
+
+    def _camera_image(self, result: FrameResult) -> np.ndarray:
+        if self.renderer is None or not any(p.vertices is not None for p in result.people):
+            return result.image
+        from ..render import render_overlay
+
+        return render_overlay(result, self.faces, renderer=self.renderer)
 
     def _log_scene_points(self, result: FrameResult) -> None:
         points, colours = result.scene_points
@@ -192,15 +205,6 @@ class RerunLogger:
         for tid in sorted(self.alive - present):
             rec.log(f"world/people/{tid}", rr.Clear(recursive=True))
         self.alive = present
-
-
-def display_intrinsics(K: np.ndarray, height: int, width: int) -> np.ndarray:
-    """``K`` if its focal is usable, else a 60-degree field of view (untrained models predict 0)."""
-    focal = float(K[0, 0])
-    if math.isfinite(focal) and focal > 1e-3 * max(height, width):
-        return K
-    focal = max(height, width) / (2 * math.tan(math.radians(_FALLBACK_FOV_DEG) / 2))
-    return intrinsics_matrix(focal, height, width).numpy()
 
 
 def project(result: FrameResult, world_points: np.ndarray) -> np.ndarray:
