@@ -58,12 +58,9 @@ def _run(args: argparse.Namespace) -> int:
 
     from .session import Session
 
-    try:
-        options = options_from_arguments(args)
-    except OptionsError as err:
-        print(f"error: {err}", file=sys.stderr)
+    options = _options(args)
+    if options is None:
         return 2
-    _warn_about(options)
     session = Session(_source(args.source), options, args.out, metadata={"source": str(args.source)})
     with _StopOnSignal(session) as stop:  # until the command returns: a late signal never cuts the report short
         bar = None
@@ -82,12 +79,9 @@ def _live(args: argparse.Namespace) -> int:
 
     from .live import LiveSession, play
 
-    try:
-        options = options_from_arguments(args)
-    except OptionsError as err:
-        print(f"error: {err}", file=sys.stderr)
+    options = _options(args)
+    if options is None:
         return 2
-    _warn_about(options)
     recording = _live_recording(args)
     live = LiveSession(options, args.out, recording=recording, metadata={"source": str(args.source)})
     feeder = threading.Thread(target=play, args=(_source(args.source), live), name="live-source", daemon=True)
@@ -128,6 +122,18 @@ def _live_recording(args: argparse.Namespace):
     rec.set_sinks(*sinks)
     rec.send_blueprint(default_blueprint(accumulate_points=False))
     return rec
+
+
+def _options(args: argparse.Namespace):
+    """The run's options, with a warning for untrained models and a note without SMPL-X; ``None``
+    (after one error line) when an option is refused."""
+    try:
+        options = options_from_arguments(args)
+    except OptionsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None
+    _warn_about(options)
+    return options
 
 
 def _warn_about(options) -> None:

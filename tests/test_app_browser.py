@@ -118,27 +118,11 @@ def test_the_app_streams_a_reconstruction_into_rerun(app_url: str, tmp_path: Pat
         browser.close()
 
 
-def write_y4m(path: Path, frames) -> Path:
-    """A y4m clip (what Chromium's fake camera plays, in a loop)."""
-    import av
-
-    container = av.open(str(path), "w", format="yuv4mpegpipe")
-    stream = container.add_stream("rawvideo", rate=10)
-    stream.height, stream.width = frames.shape[1:3]
-    stream.pix_fmt = "yuv420p"
-    for frame in frames:
-        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
-    return path
-
-
 def test_the_live_tab_reconstructs_the_camera(app_url: str, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     from tests.conftest import synthetic_clip
+    from tests.media import write_y4m
 
     ARTIFACTS.mkdir(exist_ok=True)
     clip = write_y4m(tmp_path / "camera.y4m", synthetic_clip(30, 240, 320, seed=2))

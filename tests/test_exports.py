@@ -57,12 +57,26 @@ def read_glb(path: Path):
     return gltf, array
 
 
-def node_transforms(gltf, array, frame: int) -> list[np.ndarray]:
-    """Every node's global 4x4 at keyframe ``frame`` (LINEAR/STEP samplers hit their keys exactly)."""
+def sample(keys: np.ndarray, values: np.ndarray, t: float, interpolation: str) -> np.ndarray:
+    """A glTF sampler at time ``t``: clamped outside its keys, STEP holds, LINEAR interpolates (glTF 2.0, 3.11)."""
+    if t <= keys[0]:
+        return values[0]
+    if t >= keys[-1]:
+        return values[-1]
+    k = int(np.searchsorted(keys, t, side="right")) - 1
+    if interpolation == "STEP" or abs(t - keys[k]) < 1e-6:
+        return values[k]
+    w = (t - keys[k]) / (keys[k + 1] - keys[k])
+    return (1 - w) * values[k] + w * values[k + 1]  # (translations only: rotations are sampled on their keys here)
+
+
+def node_transforms(gltf, array, t: float) -> list[np.ndarray]:
+    """Every node's global 4x4 at time ``t`` (seconds)."""
     animated: dict[tuple[int, str], np.ndarray] = {}
     for channel in gltf.animations[0].channels:
         sampler = gltf.animations[0].samplers[channel.sampler]
-        animated[(channel.target.node, channel.target.path)] = array(sampler.output)[frame]
+        value = sample(array(sampler.input), array(sampler.output), t, sampler.interpolation)
+        animated[(channel.target.node, channel.target.path)] = value
     parents = {c: i for i, n in enumerate(gltf.nodes) for c in n.children}
     cache: dict[int, np.ndarray] = {}
 
@@ -93,13 +107,15 @@ def test_run_glb_is_valid_and_animates_the_run(exported) -> None:
     names = {n.name: i for i, n in enumerate(gltf.nodes)}
     assert [a.name for a in gltf.animations] == ["run"] and len(gltf.cameras) == 1  # what README tells three.js users
     up = np.diag([1.0, -1.0, -1.0]) if world == "first-camera" else np.eye(3)  # the world, stood up
-    times = array(gltf.animations[0].samplers[0].input)
+    camera_node = names["camera"]
+    camera_sampler = next(gltf.animations[0].samplers[c.sampler] for c in gltf.animations[0].channels if c.target.node == camera_node)
+    times = array(camera_sampler.input)
     np.testing.assert_allclose(times, np.arange(len(results)) / FPS, atol=1e-5)  # the frames' times
     tracks = sorted({t for r in results for t in r.track_ids})
     assert len(tracks) >= 2 and all(f"track_{t}" in names for t in tracks)
     checked = 0
     for k, result in enumerate(results):
-        globals_ = node_transforms(gltf, array, k)
+        globals_ = node_transforms(gltf, array, float(times[k]))
         camera = globals_[names["camera"]]
         np.testing.assert_allclose(camera[:3, 3], up @ result.camera_to_world[:3, 3], atol=1e-5)
         np.testing.assert_allclose(camera[:3, :3], up @ result.camera_to_world[:3, :3] @ np.diag([1.0, -1.0, -1.0]), atol=1e-5)
@@ -236,3 +252,20 @@ def test_intrinsics_are_given_for_the_source_pixels_too(tiny_model, tmp_path: Pa
     # flagged: no focal, a negative one, and one wider than 170 degrees (what untrained weights predict)
     assert not any(usable_focal(f, 512, 288) for f in (0.0, -300.0, float("nan"), 20.0))
     assert usable_focal(400.0, 512, 288)
+
+
+def test_without_the_smplx_file_run_glb_marks_the_heads(tiny_model, tmp_path: Path) -> None:
+    options = h3r.RunOptions(precision="fp32", size=256, fps=FPS, max_frames=6)
+    session = Session(synthetic_clip(6, 180, 320, seed=2), options, tmp_path / "out", models=tiny_model, body=None)
+    results = [p.result for p in session.run()]
+    report = validate_gltf(tmp_path / "out" / "run.glb")[0]
+    assert (report["numErrors"], report["numWarnings"]) == (0, 0), report["messages"][:5]
+    gltf, array = read_glb(tmp_path / "out" / "run.glb")
+    names = {n.name: i for i, n in enumerate(gltf.nodes)}
+    up = np.diag([1.0, -1.0, -1.0])
+    for k, result in enumerate(results):
+        globals_ = node_transforms(gltf, array, k / FPS)
+        for person in result.people:
+            np.testing.assert_allclose(globals_[names[f"track_{person.track_id}/head"]][:3, 3],
+                                       up @ person.head_position_world, atol=1e-5)
+    assert not gltf.skins and not list((tmp_path / "out").glob("bvh*"))

@@ -219,7 +219,7 @@ class Exporter:
         h, w = self.cameras.image_hw
         focal = self.cameras.median_focal
         yfov = field_of_view(focal, h) if focal is not None else np.radians(60.0)
-        people = [self._animation(t) for t in self.tracks.ids()]
+        people = (self._animation(t) for t in self.tracks.ids())  # one person in memory at a time
         points, colours = self.gltf_points.points, self.gltf_points.colours
         return write_run_gltf(self.out_dir / "run.glb", times=times, cameras=poses, yfov=yfov, aspect=w / h,
                               world_axes=WORLD_AXES[self.world_frame], points=points, colours=colours, people=people,
@@ -233,13 +233,13 @@ class Exporter:
         return (cams.frames - 1) / (cams.last_time - cams.first_time)
 
     def _animation(self, track_id: int) -> PersonAnimation:
-        """A person over all of the run's frames: their values where seen, held where not."""
+        """A person from their first to their last frame: their values where seen, held where not."""
         rows = self.tracks.read(track_id)
-        n = self.frames
-        present = np.zeros(n, bool)
-        present[rows["sample"]] = True
-        which = np.searchsorted(rows["sample"], np.arange(n), side="right") - 1  # the latest row seen so far
-        which = np.clip(which, 0, len(rows) - 1)
+        first, last = int(rows["sample"][0]), int(rows["sample"][-1])
+        span = np.arange(first, last + 1)
+        present = np.zeros(len(span), bool)
+        present[rows["sample"] - first] = True
+        which = np.searchsorted(rows["sample"], span, side="right") - 1  # the latest row seen so far
         held = rows[which]
         rest = pelvis = None
         if self.skeleton is not None:
@@ -247,7 +247,7 @@ class Exporter:
             betas, expression = held["betas"].astype(np.float64), held["expression"].astype(np.float64)
             rest = self.skeleton.rest_joints(betas, expression)
             pelvis = self.skeleton.transl(rotvec, betas, expression, held["head"].astype(np.float64)) + rest[:, 0]
-        return PersonAnimation(track_id, present, held["rotvec"], rest, pelvis, held["head"],
+        return PersonAnimation(track_id, first, present, held["rotvec"], rest, pelvis, held["head"],
                                np.median(rows["betas"], axis=0))
 
     def _write_ply(self) -> Path:

@@ -16,6 +16,7 @@ run ends, from data kept on disk meanwhile (:mod:`.tracks`), with pygltflib.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,19 +37,24 @@ _OPENCV_TO_GLTF_CAMERA = np.diag([1.0, -1.0, -1.0])  # a glTF camera looks down 
 
 @dataclass
 class PersonAnimation:
-    """One person over the run's N frames (values on frames they are absent are held, and hidden).
+    """One person over the L frames from their first to their last appearance (frames ``first`` to
+    ``first + L - 1`` of the run; on frames in between where they are absent, values are held and the
+    person is hidden). Only that stretch is keyed, so a run's file grows with what was seen, not with
+    people times frames.
 
     Attributes:
         track_id: the person's id.
-        present: (N,) bool.
-        rotvec: (N, 55, 3) rotations, SMPL-X order; the first is the body's orientation in the world.
-        rest: (N, 55, 3) rest joints of each frame's shape and expression (with a skeleton), else None.
-        pelvis: (N, 3) the pelvis in the world (with a skeleton), else None.
-        head: (N, 3) the head joint in the world.
+        first: the run frame of their first appearance.
+        present: (L,) bool.
+        rotvec: (L, 55, 3) rotations, SMPL-X order; the first is the body's orientation in the world.
+        rest: (L, 55, 3) rest joints of each frame's shape and expression (with a skeleton), else None.
+        pelvis: (L, 3) the pelvis in the world (with a skeleton), else None.
+        head: (L, 3) the head joint in the world.
         betas: (10,) the median shape, for the mesh.
     """
 
     track_id: int
+    first: int
     present: np.ndarray
     rotvec: np.ndarray
     rest: np.ndarray | None
@@ -109,17 +115,26 @@ def write_run_gltf(
     world_axes: str,
     points: np.ndarray,
     colours: np.ndarray,
-    people: list[PersonAnimation],
+    people: Iterable[PersonAnimation],
     skeleton: SkeletonModel | None,
 ) -> Path:
-    """Write ``run.glb``: ``times`` (N,) seconds (increasing), ``cameras`` (N, 4, 4) camera-to-world."""
+    """Write ``run.glb``: ``times`` (N,) seconds (increasing), ``cameras`` (N, 4, 4) camera-to-world;
+    ``people`` is consumed one person at a time."""
     b = _Builder()
     g = b.gltf
-    time_input = b.accessor(times.astype(np.float32), "SCALAR", minmax=True)
-    channels: list[tuple[int, str, int, str]] = []  # (node, path, output accessor, interpolation)
+    inputs: dict[tuple[int, int], int] = {}  # (first frame, frames) -> time accessor
+    channels: list[tuple[int, str, int, int, str]] = []  # (node, path, input, output accessor, interpolation)
 
-    def animate(node: int, prop: str, values: np.ndarray, kind: str, interpolation: str = gl.ANIM_LINEAR) -> None:
-        channels.append((node, prop, b.accessor(values.astype(np.float32), kind), interpolation))
+    def time_input(first: int, count: int) -> int:
+        if (first, count) not in inputs:
+            inputs[first, count] = b.accessor(times[first : first + count].astype(np.float32), "SCALAR", minmax=True)
+        return inputs[first, count]
+
+    def animate(node: int, prop: str, values: np.ndarray, kind: str, interpolation: str = gl.ANIM_LINEAR, *,
+                first: int = 0, keys: int | None = None) -> None:
+        """Key ``values`` at the run's frames ``first`` .. ``first + len(values) - 1``."""
+        source = time_input(first, len(values)) if keys is None else keys
+        channels.append((node, prop, source, b.accessor(values.astype(np.float32), kind), interpolation))
 
     world = b.node(name="world", rotation=_quaternions(torch.from_numpy(Y_UP[world_axes])[None])[0].tolist())  # stood up, +Y
     roots = [world]
@@ -147,19 +162,24 @@ def write_run_gltf(
     for person in people:
         holder = b.node(name=f"track_{person.track_id}")
         g.nodes[world].children.append(holder)
-        animate(holder, "scale", np.repeat(person.present.astype(np.float32)[:, None], 3, axis=1), "VEC3", gl.ANIM_STEP)
+        # visible on the frames they are seen: hidden (scale 0) from the start, and again after their last frame
+        first, last = person.first, person.first + len(person.present) - 1
+        frames = [*([0] if first > 0 else []), *range(first, last + 1), *([last + 1] if last + 1 < len(times) else [])]
+        shown = np.array([*([0.0] if first > 0 else []), *person.present, *([0.0] if last + 1 < len(times) else [])])
+        keys = b.accessor(times[frames].astype(np.float32), "SCALAR", minmax=True)
+        animate(holder, "scale", np.repeat(shown[:, None], 3, axis=1), "VEC3", gl.ANIM_STEP, keys=keys)
         if skeleton is None:
             if marker is None:
                 marker = _marker_mesh(b)
             head = b.node(name=f"track_{person.track_id}/head", mesh=marker)
             g.nodes[holder].children.append(head)
-            animate(head, "translation", person.head, "VEC3")
+            animate(head, "translation", person.head, "VEC3", first=first)
             continue
         roots.append(_person_rig(b, person, holder, skeleton, animate))
 
     g.animations.append(gl.Animation(name="run", samplers=[], channels=[]))
-    for node, prop, output, interpolation in channels:
-        g.animations[0].samplers.append(gl.AnimationSampler(input=time_input, output=output, interpolation=interpolation))
+    for node, prop, source, output, interpolation in channels:
+        g.animations[0].samplers.append(gl.AnimationSampler(input=source, output=output, interpolation=interpolation))
         g.animations[0].channels.append(gl.AnimationChannel(
             sampler=len(g.animations[0].samplers) - 1, target=gl.AnimationChannelTarget(node=node, path=prop)))
     g.scenes.append(gl.Scene(name="run", nodes=roots))
@@ -182,9 +202,9 @@ def _person_rig(b: _Builder, person: PersonAnimation, holder: int, skeleton: Ske
     # per frame: every joint's rotation and its offset for that frame's shape; the pelvis's world position
     quats = _quaternions(roma.rotvec_to_rotmat(torch.from_numpy(person.rotvec.astype(np.float64))))
     for j, node in enumerate(joints):
-        animate(node, "rotation", quats[:, j], "VEC4")
+        animate(node, "rotation", quats[:, j], "VEC4", first=person.first)
         offset = person.pelvis if j == 0 else person.rest[:, j] - person.rest[:, PARENTS[j]]
-        animate(node, "translation", offset, "VEC3")
+        animate(node, "translation", offset, "VEC3", first=person.first)
 
     # the skin: bind pose = the median shape at rest; inverse bind matrices undo each joint's rest position
     ibm = np.tile(np.eye(4, dtype=np.float32), (NUM_JOINTS, 1, 1))
