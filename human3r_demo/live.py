@@ -16,9 +16,11 @@ video file played at its own frame rate to stand in for a camera) from a backgro
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,8 +187,8 @@ class LiveSession:
                                recording=recording, metadata={"live": True, **(metadata or {})}, live=True)
         self.stats = LiveStats()
         self._stop = threading.Event()
-        self._recent: list[float] = []  # when the last few frames were done (for the FPS)
-        self._costs: list[float] = []  # what the last 50 frames took
+        self._recent: deque[float] = deque(maxlen=10)  # when the last frames were done (for the FPS)
+        self._costs: deque[float] = deque(maxlen=50)  # what the last frames took
 
     def push(self, rgb: np.ndarray, capture_time: float | None = None) -> bool:
         """Offer a frame; see :meth:`LiveSource.push`."""
@@ -212,7 +214,7 @@ class LiveSession:
         try:
             for progress in self.session.run(should_stop=self._stop.is_set):
                 now = time.monotonic()
-                self._recent = [*self._recent[-9:], now]
+                self._recent.append(now)
                 stats = self.stats
                 stats.processed = progress.done
                 stats.received, stats.dropped = self.source.received, self.source.dropped
@@ -220,9 +222,9 @@ class LiveSession:
                 stats.latency = now - self.source.taken_arrival if self.source.taken_arrival is not None else None
                 span = self._recent[-1] - self._recent[0]
                 stats.fps = (len(self._recent) - 1) / span if span > 0 else 1 / max(progress.seconds, 1e-6)
-                self._costs = [*self._costs[-49:], progress.seconds]
+                self._costs.append(progress.seconds)
                 stats.seconds_per_frame = float(np.median(self._costs))
-                yield LiveProgress(progress, LiveStats(**vars(stats)))
+                yield LiveProgress(progress, dataclasses.replace(stats))
         finally:
             self.source.close()
             self.stats.received, self.stats.dropped = self.source.received, self.source.dropped
