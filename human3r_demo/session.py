@@ -11,6 +11,7 @@ request (Stop button, Ctrl-C) ends it after the current frame with complete file
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -225,43 +226,37 @@ class Session:
                 )
             source = frames(self.source, subsample=self.options.subsample, max_frames=self.options.max_frames,
                             notes=outcome.notes)
-            for frame in source if self.live else prefetch(source):
-                if should_stop():
-                    outcome.stopped = True
-                    break
-                tick = time.perf_counter()
-                result = recon.process(frame.rgb, frame.index, frame.timestamp)
-                seconds = time.perf_counter() - tick
-                if logger is not None:
-                    logger.log(result, fps=1 / max(seconds, 1e-6))
-                if exporter is not None:
-                    exporter.add(result)
-                tracks.update(result.track_ids)
-                outcome.frames += 1
-                outcome.tracks = len(tracks)
-                yield Progress(result, outcome.frames, total, time.perf_counter() - tick, len(tracks))
+            stream = source if self.live else prefetch(source)
+            # closed here rather than when garbage-collected, so that a second Ctrl-C arriving while the
+            # decoder stops is caught below like any other, not printed as an "ignored" traceback
+            with contextlib.closing(stream):
+                for frame in stream:
+                    if should_stop():
+                        outcome.stopped = True
+                        break
+                    tick = time.perf_counter()
+                    result = recon.process(frame.rgb, frame.index, frame.timestamp)
+                    seconds = time.perf_counter() - tick
+                    if logger is not None:
+                        logger.log(result, fps=1 / max(seconds, 1e-6))
+                    if exporter is not None:
+                        exporter.add(result)
+                    tracks.update(result.track_ids)
+                    outcome.frames += 1
+                    outcome.tracks = len(tracks)
+                    yield Progress(result, outcome.frames, total, time.perf_counter() - tick, len(tracks))
             outcome.stopped = outcome.stopped or should_stop()  # a live source ends when it is stopped
         except KeyboardInterrupt:
             outcome.stopped = True
         except GeneratorExit:  # the consumer went away (a closed browser tab): finish the files
             outcome.stopped = True
-            try:
-                self._finish(outcome, exporter, started)
-            finally:
-                if self._gl is not None:
-                    self._gl.close()
-                    self._gl = None
+            self._finish(outcome, exporter, started)
             raise
         except EXPECTED_ERRORS as err:
             outcome.error = str(err)
         except OSError as err:
             outcome.error = self._os_error(err)
-        try:
-            self._finish(outcome, exporter, started)
-        finally:
-            if self._gl is not None:
-                self._gl.close()
-                self._gl = None
+        self._finish(outcome, exporter, started)
 
     # ------------------------------------------------------------------ parts
     def _renderer(self, faces, outcome: Outcome):
@@ -307,7 +302,16 @@ class Session:
 
     def _finish(self, outcome: Outcome, exporter: Exporter | None, started: float) -> None:
         """Complete the exports and move them into the output folder - unless there is nothing to show
-        for the run (no frame processed), in which case the output folder is left exactly as it was."""
+        for the run (no frame processed), in which case the output folder is left exactly as it was.
+        The run's renderer is released either way."""
+        try:
+            self._complete(outcome, exporter, started)
+        finally:
+            if self._gl is not None:
+                self._gl.close()
+                self._gl = None
+
+    def _complete(self, outcome: Outcome, exporter: Exporter | None, started: float) -> None:
         self.finalizing = True
         outcome.seconds = time.perf_counter() - started
         if self.recording is not None:
