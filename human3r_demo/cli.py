@@ -98,7 +98,7 @@ def _live(args: argparse.Namespace) -> int:
         live.stop()
         feeder.join(timeout=5)
         stats = live.stats
-        cost = f"; the model took {stats.seconds_per_frame:.3f} s per frame (median)" if stats.seconds_per_frame else ""
+        cost = f"; the model took {stats.seconds_per_frame:.3f} s per frame (mean)" if stats.seconds_per_frame else ""
         print(f"live: {stats.processed} frame(s) processed, {stats.dropped} dropped of {stats.received} received{cost}",
               file=sys.stderr)
         return _report(live.outcome, args.out, live=True)

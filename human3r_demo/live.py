@@ -132,8 +132,8 @@ class LiveStats:
         fps: frames processed per second, over the last few frames.
         latency: seconds from a frame's arrival to its result, for the last frame (``None`` before one).
         tracks: people tracked so far.
-        seconds_per_frame: the median time the model and the exports took per frame, over the last
-            50 frames (how fast the session could go if frames were never late).
+        seconds_per_frame: the mean time the model and the exports took per frame, over the last 50
+            frames (what sets the processed rate: frames are never late, the newest one is always there).
     """
 
     received: int = 0
@@ -223,7 +223,7 @@ class LiveSession:
                 span = self._recent[-1] - self._recent[0]
                 stats.fps = (len(self._recent) - 1) / span if span > 0 else 1 / max(progress.seconds, 1e-6)
                 self._costs.append(progress.seconds)
-                stats.seconds_per_frame = float(np.median(self._costs))
+                stats.seconds_per_frame = float(np.mean(self._costs))
                 yield LiveProgress(progress, dataclasses.replace(stats))
         finally:
             self.source.close()
