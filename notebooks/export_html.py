@@ -60,13 +60,19 @@ def execute(path: str | os.PathLike, env: dict[str, str] | None = None, timeout:
     """Run a notebook top to bottom in a fresh kernel (started in the notebook's folder).
 
     The peak resident memory and the CPU time of the kernel are read by one extra cell at the end,
-    which is removed again; the wall time includes the kernel's start.
+    which is removed again; the wall time includes the kernel's start. The peak is the kernel's own
+    (Linux's VmHWM): ``ru_maxrss`` would also count the memory of the process that started the kernel,
+    which Linux carries across ``exec``.
     """
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
     probe = nbformat.v4.new_code_cell(
-        "import resource as _r; _u = _r.getrusage(_r.RUSAGE_SELF); "
-        f"print('{_PEAK_MARKER}', _u.ru_maxrss / 1024, _u.ru_utime + _u.ru_stime)"
+        "import resource as _r; _u = _r.getrusage(_r.RUSAGE_SELF); _peak = _u.ru_maxrss / 1024\n"
+        "try:\n"
+        "    _peak = next(int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM:'))\n"
+        "except OSError:\n"
+        "    pass\n"
+        f"print('{_PEAK_MARKER}', _peak, _u.ru_utime + _u.ru_stime)"
     )
     notebook.cells.append(probe)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
