@@ -244,6 +244,7 @@ with gr.Blocks(title="Human3R demo", delete_cache=(3600, 3600)) as demo:
                     with gr.Row():
                         run_button = gr.Button("Run", variant="primary", elem_id="h3r-run")
                         stop_button = gr.Button("Stop", variant="stop", elem_id="h3r-stop")
+                    stop_notice = gr.HTML("", elem_id="h3r-stop-notice")
                     status = gr.HTML(status_html("Ready."), elem_id="h3r-status")
                     downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="h3r-downloads")
                 with gr.Tab("Live", elem_id="h3r-live-tab"):
@@ -252,6 +253,7 @@ with gr.Blocks(title="Human3R demo", delete_cache=(3600, 3600)) as demo:
                     with gr.Row():
                         live_button = gr.Button("Start", variant="primary", elem_id="h3r-live-start")
                         live_stop_button = gr.Button("Stop", variant="stop", elem_id="h3r-live-stop")
+                    live_stop_notice = gr.HTML("", elem_id="h3r-live-stop-notice")
                     live_status = gr.HTML(status_html("Start the camera, then press Start."), elem_id="h3r-live-status")
                     live_downloads = gr.File(label="Downloads", file_count="multiple", interactive=False,
                                              elem_id="h3r-live-downloads")
@@ -294,9 +296,12 @@ with gr.Blocks(title="Human3R demo", delete_cache=(3600, 3600)) as demo:
     # frames are handed over as they come, never queued behind the reconstruction they feed
     camera.stream(camera_frame, inputs=[camera], outputs=None, stream_every=0.2, concurrency_limit=None,
                   api_name=False, show_progress="hidden")
-    # not queued behind the run they stop
-    stop_button.click(stop, outputs=[status], api_name="stop", concurrency_limit=None, queue=False)
-    live_stop_button.click(stop, outputs=[live_status], api_name="live_stop", concurrency_limit=None, queue=False)
+    # not queued behind the run they stop; they answer in a notice of their own, so that their answer never
+    # lands on top of the run's last status (a live session can end before the answer arrives)
+    stop_button.click(stop, outputs=[stop_notice], api_name="stop", concurrency_limit=None, queue=False)
+    live_stop_button.click(stop, outputs=[live_stop_notice], api_name="live_stop", concurrency_limit=None, queue=False)
+    run_button.click(lambda: "", outputs=[stop_notice], api_name=False, queue=False)
+    live_button.click(lambda: "", outputs=[live_stop_notice], api_name=False, queue=False)
     demo.unload(leave)
 
 
