@@ -55,7 +55,6 @@ class LiveSource:
         self._first_capture: float | None = None
         self.received = 0
         self.dropped = 0
-        self.taken = 0
         self.taken_arrival: float | None = None  # arrival time of the frame taken last
 
     def push(self, rgb: np.ndarray, capture_time: float | None = None) -> bool:
@@ -118,7 +117,6 @@ class LiveSource:
                 self._closed.wait(_POLL)
                 continue
             frame, self.taken_arrival = item
-            self.taken += 1
             yield frame
 
 
@@ -200,10 +198,6 @@ class LiveSession:
         """End after the current frame; the exports are completed as for a recorded video."""
         self._stop.set()
         self.source.close()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
 
     @property
     def outcome(self) -> Outcome | None:
