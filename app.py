@@ -23,13 +23,18 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 from gradio_rerun import Rerun  # noqa: E402
 
-from human3r_demo.app_engine import MODEL_CHOICES, VisitorSessions, find_body_model, run_live, run_upload  # noqa: E402
+from human3r_demo.app_engine import (  # noqa: E402
+    GROUND_TRUTH_KINDS,
+    MODEL_CHOICES,
+    VisitorSessions,
+    find_body_model,
+    run_live,
+    run_upload,
+)
 from human3r_demo.checkpoints import TINY_RANDOM, availability  # noqa: E402
-from human3r_demo.device import PRECISIONS  # noqa: E402
 from human3r_demo.io import SourceError, expected_count, probe  # noqa: E402
-from human3r_demo.options import VIDEO_LAYOUTS, OptionsError, RunOptions  # noqa: E402
+from human3r_demo.options import OptionsError, OptionSpec, RunOptions, option_specs, options_from_inputs  # noqa: E402
 from human3r_demo.session import ModelCache  # noqa: E402
-from human3r_demo.world import WORLD_FRAMES  # noqa: E402
 
 try:  # on a HuggingFace ZeroGPU Space the GPU is lent per call
     import spaces
@@ -38,8 +43,11 @@ except ImportError:
 
 HERE = Path(__file__).resolve().parent
 DEFAULTS = RunOptions()
+# the options the app shows, as RunOptions describes them (a field with a label); the model is chosen apart
+SHOWN = [spec for spec in option_specs(RunOptions) if spec.label and spec.name != "model"]
 EXAMPLES = sorted((HERE / "data" / "examples").glob("*.mp4"))
 VIDEO_TYPES = [".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v"]
+GROUND_TRUTH_TYPES = list(GROUND_TRUTH_KINDS)
 
 
 def parse_args() -> argparse.Namespace:
@@ -102,36 +110,28 @@ def status_html(text: str, progress: float | None = None, error: str | None = No
 
 
 # ---------------------------------------------------------------------- running
-def _gpu_seconds(video, model, precision, size, subsample, max_frames, *args, **kwargs) -> int:
+def _gpu_seconds(request, video, ground_truth, model, *values) -> int:
     """ZeroGPU time to ask for: about 0.2 s per frame of this clip plus loading, within the Space limits."""
     try:
         frames = probe(video).num_frames or 300
     except SourceError:
         frames = 1  # the run will stop at once with the error
-    frames = expected_count(frames, max(int(subsample or 1), 1), int(max_frames) if max_frames else None)
+    try:
+        options = read_options(model, *values)
+    except gr.Error:
+        return 60  # the run will stop at once with the error
+    frames = expected_count(frames, options.subsample, options.max_frames)
     return int(min(300, 60 + 0.2 * frames))
 
 
-def read_options(model, precision, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
-                 confidence_threshold, viewer_points, accumulate, world, render_video) -> RunOptions:
-    """The run's options from the controls (shared by the upload and the live tab), or a clear error."""
+def read_options(model, *values) -> RunOptions:
+    """The run's options from the model and the option widgets, in :data:`SHOWN`'s order (shared by the
+    upload and the live tab), or a clear error."""
+    if len(values) != len(SHOWN):
+        raise gr.Error(f"expected {len(SHOWN)} option values ({', '.join(s.name for s in SHOWN)}), got {len(values)}")
+    typed = {spec.name: value for spec, value in zip(SHOWN, values)}
     try:
-        return DEFAULTS.replace(
-            model=checked_model(model),
-            device=ARGS.device or DEFAULTS.device,
-            precision=precision,
-            size=int(size),
-            subsample=int(subsample or 1),
-            max_frames=int(max_frames) if max_frames else None,
-            use_ttt3r=bool(use_ttt3r),
-            reset_interval=int(reset_interval) if reset_interval else None,
-            detection_threshold=float(detection_threshold),
-            confidence_threshold=float(confidence_threshold),
-            viewer_points=int(viewer_points),
-            accumulate_points=bool(accumulate),
-            world=world,
-            render_video=render_video,
-        )
+        return options_from_inputs({"model": checked_model(model), "device": ARGS.device or DEFAULTS.device, **typed})
     except (OptionsError, TypeError, ValueError) as err:
         raise gr.Error(str(err)) from None
 
@@ -147,20 +147,21 @@ def outputs_of(update) -> tuple:
             [str(p) for p in update.files] or None, gr.update(value=video, visible=video is not None))
 
 
-def run(video, model, precision, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
-        confidence_threshold, viewer_points, accumulate, world, render_video, request: gr.Request):
-    """Stream one reconstruction: yields (viewer bytes, status, downloads, video) after every frame."""
+# the request comes first: Gradio passes it by position, and the option values follow the model
+def run(request: gr.Request, video, ground_truth, model, *values):
+    """Stream one reconstruction: yields (viewer bytes, status, downloads, video) after every frame; with a
+    ground truth, the finished run is scored against it (per-frame errors in the viewer, files to download)."""
     if video is None:
         raise gr.Error("Upload a video (or pick an example) first.")
-    options = read_options(model, precision, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
-                           confidence_threshold, viewer_points, accumulate, world, render_video)
+    options = read_options(model, *values)
     visitor = visitor_of(request)
     stop = VISITORS.start(visitor)
     if stop is None:  # queued by a visitor who has left since: do not run
         return
     try:
         work = VISITORS.folder(visitor) / uuid.uuid4().hex[:8]
-        for update in run_upload(video, options, work, MODELS, BODY, recording_id=str(uuid.uuid4()), should_stop=stop.is_set):
+        for update in run_upload(video, options, work, MODELS, BODY, recording_id=str(uuid.uuid4()), should_stop=stop.is_set,
+                                 ground_truth=ground_truth):
             if update.error:
                 gr.Warning(update.error)
             yield outputs_of(update)
@@ -168,11 +169,9 @@ def run(video, model, precision, size, subsample, max_frames, use_ttt3r, reset_i
         VISITORS.finish(visitor)
 
 
-def live(model, precision, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
-        confidence_threshold, viewer_points, accumulate, world, render_video, request: gr.Request):
+def live(request: gr.Request, model, *values):
     """Reconstruct the visitor's camera until they press Stop: yields (viewer bytes, status, downloads, video)."""
-    options = read_options(model, precision, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
-                           confidence_threshold, viewer_points, accumulate, world, render_video)
+    options = read_options(model, *values)
     visitor = visitor_of(request)
     stop = VISITORS.start(visitor)
     if stop is None:
@@ -226,6 +225,24 @@ def live_note(model: str, size: int) -> str:
 
 
 # ---------------------------------------------------------------------- layout
+def option_widget(spec: OptionSpec) -> gr.Component:
+    """The widget of one option, built from what :class:`RunOptions` says about it: its label, default,
+    help, and its choices, presets, slider or accepted range."""
+    common = {"label": spec.label, "info": spec.help, "value": spec.to_input(spec.default),
+              "elem_id": "h3r-" + spec.name.replace("_", "-")}
+    if spec.kind is bool:
+        return gr.Checkbox(**common)
+    if spec.choices or spec.presets:
+        return gr.Dropdown(list(spec.choices or spec.presets), **common)
+    if spec.slider:
+        low, high, step = spec.slider
+        return gr.Slider(low, high, step=step, **common)
+    low, high = spec.accepted_range
+    if spec.none_as is not None:
+        low = min(low, spec.none_as) if low is not None else None
+    return gr.Number(minimum=low, maximum=high, precision=0 if spec.kind is int else None, **common)
+
+
 with gr.Blocks(title="Human3R demo", delete_cache=(3600, 3600)) as demo:
     gr.Markdown(
         "# Human3R: everyone, everywhere, all at once\n"
@@ -241,6 +258,8 @@ with gr.Blocks(title="Human3R demo", delete_cache=(3600, 3600)) as demo:
                     video = gr.File(label="Video", file_types=VIDEO_TYPES, type="filepath", elem_id="h3r-video")
                     if EXAMPLES:
                         gr.Examples([[str(p)] for p in EXAMPLES], inputs=[video], label="Examples")
+                    ground_truth = gr.File(label="Ground truth (optional): a TUM trajectory (.txt) or an npz of joints",
+                                           file_types=GROUND_TRUTH_TYPES, type="filepath", elem_id="h3r-ground-truth")
                     with gr.Row():
                         run_button = gr.Button("Run", variant="primary", elem_id="h3r-run")
                         stop_button = gr.Button("Stop", variant="stop", elem_id="h3r-stop")
@@ -258,38 +277,19 @@ with gr.Blocks(title="Human3R demo", delete_cache=(3600, 3600)) as demo:
                     live_downloads = gr.File(label="Downloads", file_count="multiple", interactive=False,
                                              elem_id="h3r-live-downloads")
             with gr.Accordion("Options", open=False):
-                precision = gr.Dropdown(list(PRECISIONS), value=DEFAULTS.precision, label="Precision",
-                                        info="auto: bf16 where the hardware computes it natively (faster), else fp32")
-                size = gr.Dropdown([512, 384, 320, 256, 224], value=DEFAULTS.size, label="Input size (long side, px)")
-                subsample = gr.Slider(1, 10, value=DEFAULTS.subsample, step=1, label="Use every N-th frame (uploads)")
-                max_frames = gr.Number(value=0, precision=0, minimum=0, label="Max frames (0 = all)", elem_id="h3r-max-frames")
-                use_ttt3r = gr.Checkbox(value=DEFAULTS.use_ttt3r, label="TTT3R gated state update (better on long videos)")
-                reset_interval = gr.Number(value=DEFAULTS.reset_interval, precision=0, minimum=0,
-                                           label="Reset the state every N frames (0 = never)")
-                detection_threshold = gr.Slider(0.05, 0.95, value=DEFAULTS.detection_threshold, step=0.05,
-                                                label="Head detection threshold")
-                confidence_threshold = gr.Slider(1.0, 10.0, value=DEFAULTS.confidence_threshold, step=0.25,
-                                                 label="Scene point confidence threshold")
-                viewer_points = gr.Slider(1000, 100_000, value=DEFAULTS.viewer_points, step=1000, label="Scene points per frame (viewer)")
-                accumulate = gr.Checkbox(value=DEFAULTS.accumulate_points, label="Accumulate scene points over time")
-                world = gr.Radio(list(WORLD_FRAMES), value=DEFAULTS.world, label="World frame",
-                                 info="first-camera: the first camera's frame; floor: gravity up, the floor at 0; "
-                                      "model: the network's own")
-                render_video = gr.Dropdown(["off", *VIDEO_LAYOUTS], value=DEFAULTS.render_video, label="Rendered video",
-                                           info="overlay.mp4: the bodies over the input, a world view, or both side by side",
-                                           elem_id="h3r-render-video")
+                OPTION_WIDGETS = {spec.name: option_widget(spec) for spec in SHOWN}
         with gr.Column(scale=3):
             viewer = Rerun(streaming=True, height=720, elem_id="h3r-viewer",
                            panel_states={"time": "collapsed", "blueprint": "hidden", "selection": "hidden"})
             rendered = gr.Video(label="Rendered video (overlay.mp4)", visible=False, interactive=False,
                                 elem_id="h3r-video-player")
 
-    controls = [model, precision, size, subsample, max_frames, use_ttt3r, reset_interval, detection_threshold,
-                confidence_threshold, viewer_points, accumulate, world, render_video]
+    controls = [model, *OPTION_WIDGETS.values()]
     model.change(model_banner, inputs=[model], outputs=[banner], api_name="banner")
-    gr.on([model.change, size.change], live_note, inputs=[model, size], outputs=[note], api_name=False, queue=False)
+    gr.on([model.change, OPTION_WIDGETS["size"].change], live_note, inputs=[model, OPTION_WIDGETS["size"]], outputs=[note],
+          api_name=False, queue=False)
     # one reconstruction at a time (the model is shared): uploads and live sessions queue together
-    run_button.click(run, inputs=[video, *controls], outputs=[viewer, status, downloads, rendered], api_name="run",
+    run_button.click(run, inputs=[video, ground_truth, *controls], outputs=[viewer, status, downloads, rendered], api_name="run",
                      concurrency_id="reconstruction")
     live_button.click(live, inputs=controls, outputs=[viewer, live_status, live_downloads, rendered], api_name="live",
                       concurrency_id="reconstruction")

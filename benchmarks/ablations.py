@@ -8,14 +8,21 @@ For each precision, on a real-size random model and one 512x288 frame (A and B a
   reference computes it) against the mean-key form with fused attention (what the model does);
 * **DPT layout**: one DPT head with contiguous against channels-last convolution weights;
 * **dense heads**: the three DPT heads (``self``, ``cross`` with ``final_transform``, ``rgb``) against
-  the ``self`` head the stream reads.
+  the ``self`` head the stream reads;
+* **attention kernel**: every attention through the fused kernel against the query-blocked one
+  (:mod:`human3r_demo.model.attention`), for the whole model and per stage (DINOv2, CUT3R encoder,
+  decoders); the device rule (:func:`human3r_demo.device.attention_kernel`) picks by these;
+* **cross-attention k/v**: the decoders' separate ``projk`` and ``projv`` products against one
+  product with the two weights stacked (tried; see RESULTS.md).
 
-Each row also gives the largest difference between A and B (they compute the same thing).
+Each row also gives the largest difference between A and B (they compute the same thing; for the
+attention kernels in bfloat16, two different roundings of it).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -28,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import human3r_demo as h3r  # noqa: E402
 from human3r_demo.model import layers  # noqa: E402
+from human3r_demo.model.attention import attention, forced_kernel  # noqa: E402
 from human3r_demo.model.square_view import pad_to_square  # noqa: E402
 
 
@@ -45,6 +53,30 @@ def explicit_logits_forward(self, query, context, qpos=None, kpos=None, *, mean_
     if output_attentions:
         out.logits, out.weights = logits, logits.softmax(dim=-1)
     return out
+
+
+def fused_kv_forward(self, query, context, qpos=None, kpos=None, *, mean_logit=False, output_attentions=False):
+    """CrossAttention with ``projk`` and ``projv`` as one product (weights stacked once, cached on the module)."""
+    if not hasattr(self, "_kv"):
+        self._kv = torch.nn.Linear(self.projk.in_features, 2 * self.projk.out_features).to(self.projk.weight)
+        self._kv.weight.copy_(torch.cat([self.projk.weight, self.projv.weight]))
+        self._kv.bias.copy_(torch.cat([self.projk.bias, self.projv.bias]))
+    q = layers.split_heads(self.projq(query), self.num_heads)
+    k, v = (layers.split_heads(t, self.num_heads) for t in self._kv(context).chunk(2, dim=-1))
+    if self.rope is not None:
+        q, k = self.rope(q, qpos), self.rope(k, kpos)
+    out = layers.CrossAttentionOutput(self.proj(layers.merge_heads(attention(q, k, v, self.scale))))
+    if mean_logit:
+        mean_key = k.float().mean(dim=-2, keepdim=True)
+        out.mean_logit = (q.float() @ mean_key.transpose(-2, -1))[..., 0].mean(dim=1) * self.scale
+    return out
+
+
+def with_kernel(kernel: str, fn):
+    def run():
+        with forced_kernel(kernel):
+            return fn()
+    return run
 
 
 def timed(fn, sync) -> tuple[float, object]:
@@ -95,7 +127,7 @@ def measure(args: argparse.Namespace, precision: str, image: torch.Tensor, sync)
         decoded = out.decoder.image_layers
         _, mid, late, _ = model.config.dpt_hooks
         hooks = [decoded[0], decoded[mid][:, 1 : 1 + N], decoded[late][:, 1 : 1 + N], decoded[-1][:, 1 : 1 + N]]
-        dpt = model.heads.dpt_self
+        dpt = model.dense_heads.dpt_self
 
         def run_dpt():
             return dpt(hooks, (288, 512))
@@ -111,10 +143,32 @@ def measure(args: argparse.Namespace, precision: str, image: torch.Tensor, sync)
         rows.append((precision, "DPT head: contiguous -> channels-last weights", ta, tb, float((a - b).abs().max())))
 
         heads_in = [decoded[0], decoded[mid][:, 1 : 1 + N], decoded[late][:, 1 : 1 + N], decoded[-1][:, : 1 + N]]
-        ta, tb, a, b = ab(lambda: model.heads(heads_in, pos, (288, 512), ("self", "cross", "rgb")),
-                          lambda: model.heads(heads_in, pos, (288, 512), ("self",)), args.repeats, sync)
+        ta, tb, a, b = ab(lambda: model.dense_heads(heads_in, pos, (288, 512), ("self", "cross", "rgb")),
+                          lambda: model.dense_heads(heads_in, pos, (288, 512), ("self",)), args.repeats, sync)
         rows.append((precision, "dense heads: self + cross + rgb -> self only", ta, tb,
                      float((a.pts3d_self - b.pts3d_self).abs().max())))
+
+        # attention kernels, per stage and for the whole (steady) frame
+        mhmr = model.normalize_mhmr(square).to(model.dtype)
+        stages = [("DINOv2", lambda: model.human_encoder(mhmr)), ("CUT3R encoder", lambda: model.encoder(image)[0]),
+                  ("decoders", lambda: decode().new_state),
+                  ("whole frame", lambda: model(image, square, first.state, dense_heads=("self",)).dense_heads.pts3d_self)]
+        for name, fn in stages:
+            ta, tb, a, b = ab(with_kernel("fused", fn), with_kernel("blocked", fn), args.repeats, sync)
+            rows.append((precision, f"attention: fused -> blocked kernel ({name})", ta, tb, float((a.float() - b.float()).abs().max())))
+
+        fused_kv = fused_kv_forward
+
+        def decode_fused_kv():
+            layers.CrossAttention.forward = fused_kv
+            try:
+                return decode()
+            finally:
+                layers.CrossAttention.forward = fused
+
+        ta, tb, a, b = ab(decode, decode_fused_kv, args.repeats, sync)
+        rows.append((precision, "cross-attention: projk, projv -> one stacked kv product (decoders)", ta, tb,
+                     float((a.new_state.float() - b.new_state.float()).abs().max())))
     return rows
 
 
@@ -130,7 +184,8 @@ def main() -> None:
     image = (torch.rand(1, 3, 288, 512, generator=torch.Generator().manual_seed(0)) * 2 - 1).to(args.device)
 
     rows = [row for precision in args.precision for row in measure(args, precision, image, sync)]
-    print(f"{args.variant} on {args.device} ({torch.get_num_threads()} threads), one 512x288 frame, medians of {args.repeats}\n")
+    print(f"{args.variant} on {args.device} ({torch.get_num_threads()} threads), one 512x288 frame, medians of {args.repeats}; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end\n")
     print("| precision | change | before ms | after ms | speed-up | max difference |")
     print("|---|---|---|---|---|---|")
     for precision, what, before, after, diff in rows:

@@ -8,8 +8,12 @@ this script (the machines are noisy: compare within a run). A process builds ``r
 (real size, seeded random weights) and streams the frames twice through the same code as the CLI:
 
 1. instrumented: every stage timed (forward hooks on the modules; CUDA synchronised around each),
-   with ``torch.utils.flop_counter`` for the model stages' GFLOP;
-2. plain: end-to-end time per frame, decode to ``FrameResult`` (and to the exports and the viewer).
+   with ``torch.utils.flop_counter`` for the model stages' GFLOP (attention included: the counter
+   has no formula for PyTorch's fused CPU attention kernel, so one is given here);
+2. plain: end-to-end time per frame, decode to ``FrameResult`` (and to the exports and the viewer);
+3. the machine's peak: a large float32 and a large bfloat16 matrix product, timed in the same
+   process right after the stream; each stage's and the whole frame's GFLOP/s are printed as a
+   share of the peak of the run's precision.
 
 The first frames are warm-up (reported apart); the table gives medians over the rest. The fast path's
 error is measured against the float32 run on the same frames. The default source is the bundled
@@ -62,6 +66,7 @@ def worker(args: argparse.Namespace) -> dict:
         if cuda:
             torch.cuda.synchronize()
 
+    load_before = _load()
     start = time.perf_counter()
     model = h3r.load_model(f"random:{args.variant}", device=args.device, precision=args.precision)
     build_s = time.perf_counter() - start
@@ -109,9 +114,9 @@ def worker(args: argparse.Namespace) -> dict:
     handles, restore = [], []
     for module, stage in ((model.encoder, "CUT3R encoder"), (model.human_encoder, "DINOv2"),
                           (model.human_detector, "detection + prompts"), (model.prompt_fusion, "detection + prompts"),
-                          (model.decoder, "decoders"), (model.heads.camera_head, "camera head"),
-                          (model.heads.dpt_self, "DPT self"), (model.heads.dpt_cross, "final_transform + DPT cross"),
-                          (model.heads.final_transform, "final_transform + DPT cross"), (model.heads.dpt_rgb, "DPT rgb"),
+                          (model.decoder, "decoders"), (model.camera_head, "camera head"),
+                          (model.dense_heads.dpt_self, "DPT self"), (model.dense_heads.dpt_cross, "final_transform + DPT cross"),
+                          (model.dense_heads.final_transform, "final_transform + DPT cross"), (model.dense_heads.dpt_rgb, "DPT rgb"),
                           (model.smplx_head, "SMPL-X regressor"), (model, "model total")):
         handles += timing_hooks(module, stage, sync, current)
     restore += [wrap(model.pose_memory, "inquire", "pose memory"), wrap(model.pose_memory, "update", "pose memory"),
@@ -175,17 +180,53 @@ def worker(args: argparse.Namespace) -> dict:
     exporter.close()
     peak_rss = _peak_rss_gib()  # before counting FLOPs (a benchmark artefact, not part of the stream)
     flops = model_flops(model, outputs[-1].image, options, dense)
+    peaks = matmul_peaks(args.device, sync)
 
     np.savez(args.out, **{f"{k}_{i}": v for i, r in enumerate(outputs) for k, v in _comparable(r).items()})
     return {
         "variant": args.variant, "precision": args.precision, "dtype": str(model.dtype).removeprefix("torch."),
         "device": _device_name(args.device), "source": args.source, "model_input": list(outputs[0].image.shape[:2]),
         "frames": len(outputs), "people": [r.num_people for r in outputs], "threshold": threshold, "build_s": build_s, "compile_s": compile_s,
-        "stages": dict(times), "flops": flops, "e2e_ms": e2e, "e2e_full_ms": e2e_full,
+        "stages": dict(times), "flops": flops, "matmul_peak_gflops": peaks, "e2e_ms": e2e, "e2e_full_ms": e2e_full,
         "peak_rss_gib": peak_rss, "rss_after_build_gib": rss_after_build,
         "cuda_max_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
-        "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__, "load_before": load_before, "load_after": _load(),
     }
+
+
+def interleaved(args: argparse.Namespace) -> dict:
+    """End to end, every precision's model in this one process, frame by frame in turn.
+
+    The machines are shared: a burst of other work during one precision's run and not the
+    other's moves a ratio measured by separate runs. Here each frame goes through every model
+    before the next frame, so noise falls on all of them alike; the ratio of medians is the figure.
+    Frames are decoded once up front (decoding costs 4 ms of a 1080p frame; the per-process runs
+    above time it).
+    """
+    import torch
+
+    import human3r_demo as h3r
+
+    warnings.simplefilter("ignore")
+    cuda = args.device.startswith("cuda")
+    load_before = _load()
+    frames = list(h3r.frames(args.source, max_frames=args.interleaved))
+    models = {p: h3r.load_model(f"random:{args.variant}", device=args.device, precision=p) for p in args.precision}
+    threshold = args.threshold or people_threshold(models[args.precision[0]], args.source, args.size, args.people)
+    options = h3r.RunOptions(size=args.size, reset_interval=None, detection_threshold=threshold)
+    recons = {p: h3r.Reconstructor(model, options) for p, model in models.items()}
+    times: dict[str, list[float]] = {p: [] for p in args.precision}
+    for frame in frames:
+        for precision, recon in recons.items():
+            if cuda:
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            recon.process(frame.rgb, frame.index, frame.timestamp)
+            if cuda:
+                torch.cuda.synchronize()
+            times[precision].append((time.perf_counter() - t0) * 1000)
+    return {"times_ms": times, "load_before": load_before, "load_after": _load(), "frames": len(frames),
+            "device": _device_name(args.device), "variant": args.variant}
 
 
 def people_threshold(model, source: str, size: int, people: int) -> float:
@@ -225,8 +266,39 @@ def timing_hooks(module, stage: str, sync, current: dict[str, float]) -> list:
     return [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
 
 
+def matmul_peaks(device: str, sync, n: int = 4096, repeats: int = 4) -> dict[str, float]:
+    """GFLOP/s of an ``n x n`` by ``n x n`` matrix product in float32 and in bfloat16 (best of ``repeats``)."""
+    import torch
+
+    peaks = {}
+    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        a, b = (torch.randn(n, n, generator=torch.Generator().manual_seed(i)).to(device=device, dtype=dtype) for i in (0, 1))
+        a @ b  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            sync()
+            t0 = time.perf_counter()
+            a @ b
+            sync()
+            best = min(best, time.perf_counter() - t0)
+        peaks[name] = 2 * n**3 / best / 1e9
+    return peaks
+
+
+def attention_flop(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+    """FLOPs of ``softmax(q k^T) v``: two products, ``2 B h N M (Dh + Dv)`` (the softmax not counted)."""
+    B, h, N, Dh = query_shape
+    M, Dv = key_shape[-2], value_shape[-1]
+    return 2 * B * h * N * M * (Dh + Dv)
+
+
 def model_flops(model, rgb: np.ndarray, options, dense) -> dict[str, float]:
-    """GFLOP of each model stage on one frame (torch.utils.flop_counter, module hierarchy)."""
+    """GFLOP of each model stage on one frame (torch.utils.flop_counter, module hierarchy).
+
+    Attention counts ``4 B h N M Dh`` with either kernel: the blocked kernel's products are counted
+    as the matrix products they are; the fused CPU kernel gets the same formula (the counter has
+    none for it: the figures before 2026-12-06 left attention out, about 20 % of a 672S frame).
+    """
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -236,7 +308,8 @@ def model_flops(model, rgb: np.ndarray, options, dense) -> dict[str, float]:
     image = to_model_range(rgb).to(model.device)
     state = model.initial_state()
     state.fresh = False  # a steady frame: the pose memory is read and the gate computed
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+    fused_cpu = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: attention_flop}
+    with torch.inference_mode(), FlopCounterMode(display=False, custom_mapping=fused_cpu) as counter:
         model(image, pad_to_square(image, model.config.mhmr_img_res), state, dense_heads=dense)
     counts = counter.get_flop_counts()
 
@@ -249,9 +322,9 @@ def model_flops(model, rgb: np.ndarray, options, dense) -> dict[str, float]:
         # inquire/update are methods, not forward: count the blocks they call
         "pose memory": sum(sum(v.values()) for k, v in counts.items()
                            if re.fullmatch(r"Human3R\.pose_memory\.(proj_q|(read|write)_blocks\.\d+)", k)) / 1e9,
-        "decoders": total("decoder"), "camera head": total("heads.camera_head"), "DPT self": total("heads.dpt_self"),
-        "final_transform + DPT cross": total("heads.dpt_cross", "heads.final_transform"),
-        "DPT rgb": total("heads.dpt_rgb"), "SMPL-X regressor": total("smplx_head"),
+        "decoders": total("decoder"), "camera head": total("camera_head"), "DPT self": total("dense_heads.dpt_self"),
+        "final_transform + DPT cross": total("dense_heads.dpt_cross", "dense_heads.final_transform"),
+        "DPT rgb": total("dense_heads.dpt_rgb"), "SMPL-X regressor": total("smplx_head"),
         "model total": sum(counts.get("Human3R", {}).values()) / 1e9,
     }
 
@@ -267,6 +340,11 @@ def _comparable(result) -> dict[str, np.ndarray]:
         "betas": np.array([p.betas for p in people], np.float32).reshape(-1, 10),
         "head": np.array([p.head_position for p in people], np.float32).reshape(-1, 3),
     }
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages (``uptime``): how busy the machine was."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _peak_rss_gib() -> float:
@@ -326,6 +404,10 @@ def main() -> None:
     parser.add_argument("--all-heads", action="store_true", help="also run the two DPT heads the stream does not use")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (compile time reported apart)")
     parser.add_argument("--no-prefetch", action="store_true", help="decode in the main thread")
+    parser.add_argument("--interleaved", type=int, default=0, metavar="FRAMES",
+                        help="also time end to end with all precisions in one process, frame by frame in turn")
+    parser.add_argument("--only-interleaved", action="store_true",
+                        help="only that (--frames frames), no per-stage runs: the ratio when time is short")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--table", type=Path, default=None, help="print the table of an earlier --json and stop")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -335,6 +417,9 @@ def main() -> None:
         print(table(json.loads(args.table.read_text())))
         return
     if args.worker:
+        if args.interleaved:
+            print("RESULT " + json.dumps(interleaved(args)))
+            return
         args.precision = args.precision[0]
         print("RESULT " + json.dumps(worker(args)))
         return
@@ -347,6 +432,9 @@ def main() -> None:
         from tests.smplx_standin import write
 
         args.smplx = str(write(work / "smplx"))
+    if args.only_interleaved:
+        print(interleaved_summary(run_interleaved(args, None)))
+        return
     runs = []
     for run in args.precision:
         precision, *flags = run.split("+")  # e.g. auto+noprefetch, auto+compile
@@ -368,10 +456,41 @@ def main() -> None:
         runs.append(info)
     for info in runs[1:]:
         info["error_vs_" + runs[0]["precision"]] = fast_path_error(Path(runs[0]["npz"]), Path(info["npz"]), info["frames"])
+    if args.interleaved:
+        runs[0]["interleaved"] = run_interleaved(args, runs[0]["threshold"])
     (work / "runs.json").write_text(json.dumps(runs, indent=1))
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1))
     print(table(runs))
+
+
+def run_interleaved(args: argparse.Namespace, threshold: float | None) -> dict:
+    """:func:`interleaved` in a fresh process (its own memory, as the per-precision runs)."""
+    plain = [run.split("+")[0] for run in args.precision]
+    print(f"running {args.variant} {' and '.join(plain)} interleaved on {args.device} ...", file=sys.stderr, flush=True)
+    cmd = [sys.executable, __file__, "--worker", "--interleaved", str(args.interleaved or args.frames), "--variant", args.variant,
+           "--precision", *plain, "--size", str(args.size), "--device", args.device, "--source", args.source,
+           "--people", str(args.people)] + (["--threshold", str(threshold)] if threshold is not None else [])
+    done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if line is None:
+        sys.exit(f"the interleaved run failed:\n{done.stderr[-3000:]}")
+    return json.loads(line[len("RESULT "):])
+
+
+def interleaved_summary(inter: dict) -> str:
+    """One line: each precision's median end-to-end time when run in turn, and their ratio."""
+    def med(values: list[float]) -> float:
+        return statistics.median(values[WARMUP:] if len(values) > WARMUP else values)
+
+    medians = {p: med(t) for p, t in inter["times_ms"].items()}
+    names = list(medians)
+    return (f"- **interleaved in one process** ({inter['variant']}, {inter['device']}; {inter['frames']} frames, each "
+            f"through every model in turn, medians after {WARMUP}; load average {inter['load_before']} before, "
+            f"{inter['load_after']} after): " + ", ".join(f"{p} {ms:.0f} ms/frame" for p, ms in medians.items())
+            + (f"; **{names[0]} / {names[-1]} = {medians[names[0]] / medians[names[-1]]:.2f}x**" if len(names) > 1 else "")
+            + "; per frame: " + "; ".join(", ".join(f"{inter['times_ms'][p][i]:.0f}" for p in names)
+                                          for i in range(inter["frames"])))
 
 
 def make_hd_clip(path: Path, frames: int) -> Path:
@@ -403,9 +522,15 @@ def table(runs: list[dict]) -> str:
     lines = [f"{first['variant']}, {first['device']}, torch {first['torch']}, {first['date']}; model input "
              f"{first['model_input'][1]}x{first['model_input'][0]} from {Path(first['source']).name}; {first['frames']} frames, "
              f"medians after {WARMUP} warm-up frames; people per frame {first['people']}", ""]
-    header = "| stage | GFLOP |" + "".join(f" {r['precision']} ({r['dtype']}) ms | share | GFLOP/s |" for r in runs)
+    for r in runs:
+        peaks = r["matmul_peak_gflops"]
+        lines.append(f"- {r['precision']} run: matrix-product peak {peaks['float32']:.0f} GFLOP/s float32, "
+                     f"{peaks['bfloat16']:.0f} bfloat16 (4096^3, best of 4, right after the stream); "
+                     f"load average {r['load_before']} before, {r['load_after']} after")
+    lines.append("")
+    header = "| stage | GFLOP |" + "".join(f" {r['precision']} ({r['dtype']}) ms | share | GFLOP/s | of peak |" for r in runs)
     header += " speed-up |" if len(runs) > 1 else ""
-    lines += [header, "|" + "---|" * (2 + 3 * len(runs) + (len(runs) > 1))]
+    lines += [header, "|" + "---|" * (2 + 4 * len(runs) + (len(runs) > 1))]
     totals = [sum(med(r["stages"][s]) for s in STREAM_STAGES if s in r["stages"]) for r in runs]
     for stage in STREAM_STAGES:
         if not all(stage in r["stages"] and med(r["stages"][stage]) > 0.005 for r in runs):
@@ -413,20 +538,24 @@ def table(runs: list[dict]) -> str:
         gflop = first["flops"].get(stage)
         cells = f"| {stage} | {gflop:.1f} |" if gflop else f"| {stage} | |"
         values = [med(r["stages"][stage]) for r in runs]
-        for ms, total in zip(values, totals):
-            rate = f"{gflop / (ms / 1000):.0f}" if gflop else ""
+        for r, ms, total in zip(runs, values, totals):
+            rate = f"{gflop / (ms / 1000):.0f} | {100 * gflop / (ms / 1000) / _peak(r):.0f} %" if gflop else " |"
             cells += f" {ms:.1f} | {100 * ms / total:.1f} % | {rate} |"
         if len(runs) > 1:
             cells += f" {values[0] / values[-1]:.2f}x |"
         lines.append(cells)
-    lines.append("| **all stages** | " + f"{first['flops']['model total']:.1f} |"
-                 + "".join(f" **{t:.0f}** | 100 % | |" for t in totals) + (f" {totals[0] / totals[-1]:.2f}x |" if len(runs) > 1 else ""))
+    model_gflop = first["flops"]["model total"]
+    lines.append("| **all stages** | " + f"{model_gflop:.1f} |"
+                 + "".join(f" **{t:.0f}** | 100 % | {model_gflop / (t / 1000):.0f} | **{100 * model_gflop / (t / 1000) / _peak(r):.0f} %** |"
+                           for r, t in zip(runs, totals))
+                 + (f" {totals[0] / totals[-1]:.2f}x |" if len(runs) > 1 else ""))
     lines.append("")
     for r in runs:
         model_ms = sum(med(r["stages"][s]) for s in MODEL_STAGES if s in r["stages"])
         e2e, full = med(r["e2e_ms"]), med(r["e2e_full_ms"])
         lines.append(
-            f"- {r['precision']} ({r['dtype']}): end to end **{e2e:.0f} ms/frame ({1000 / e2e:.2f} FPS)** from decoding to the "
+            f"- {r['precision']} ({r['dtype']}): end to end **{e2e:.0f} ms/frame ({1000 / e2e:.2f} FPS**, {1000 * model_gflop / e2e:.0f} "
+            f"GFLOP/s, {1e5 * model_gflop / e2e / _peak(r):.0f} % of the peak) from decoding to the "
             f"FrameResult, {full:.0f} ms with viewer logging and exports; the model stages sum to {model_ms:.0f} ms, so end "
             f"to end is {100 * (e2e / model_ms - 1):+.1f} % of the model; peak RSS {r['peak_rss_gib']:.2f} GiB "
             f"({r['rss_after_build_gib']:.2f} after building the model)"
@@ -439,7 +568,14 @@ def table(runs: list[dict]) -> str:
             err = r["error_vs_" + runs[0]["precision"]]
             lines.append(f"- {r['precision']} against {runs[0]['precision']} on the same frames: "
                          + "; ".join(f"{k} {v:.3g}" for k, v in err.items()))
+    if "interleaved" in first:
+        lines.append(interleaved_summary(first["interleaved"]))
     return "\n".join(lines)
+
+
+def _peak(run: dict) -> float:
+    """The matrix-product peak of the run's compute dtype (GFLOP/s)."""
+    return run["matmul_peak_gflops"]["bfloat16" if run["dtype"] == "bfloat16" else "float32"]
 
 
 if __name__ == "__main__":

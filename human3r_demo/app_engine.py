@@ -153,18 +153,67 @@ def run_upload(
     *,
     recording_id: str,
     should_stop: Callable[[], bool] = lambda: False,
+    ground_truth: str | os.PathLike | None = None,
 ) -> Iterator[Update]:
-    """Reconstruct ``video``, yielding an :class:`Update` per frame and a last one with the downloads."""
-    viewer = _Viewer(workdir, recording_id, options)
+    """Reconstruct ``video``, yielding an :class:`Update` per frame and a last one with the downloads.
+
+    ``ground_truth``: the visitor's own ground truth for this clip, a TUM trajectory (``.txt``) or an npz of
+    joints (``.npz``, see :mod:`human3r_demo.evaluation.own_truth`); the finished run is scored against it,
+    and the per-frame errors are plotted in the viewer along the clip and offered as downloads.
+    """
+    kind = None
+    if ground_truth is not None:
+        kind = GROUND_TRUTH_KINDS.get(Path(ground_truth).suffix.lower())
+        if kind is None:
+            yield Update(status="Could not run.", error=f"the ground truth must be a TUM trajectory (.txt) or an npz "
+                                                        f"of joints (.npz), not {Path(ground_truth).name}")
+            return
+        if kind == "bodies":  # bodies are scored from the per-frame predictions
+            options = options.replace(export_predictions=True)
+    viewer = _Viewer(workdir, recording_id, options, metric_units=GROUND_TRUTH_UNITS.get(kind, ()))
     session = Session(video, options, viewer.workdir / "exports", models=models, body=body, recording=viewer.rec,
                       metadata={"source": Path(video).name})
     try:
         for progress in session.run(should_stop):
             yield Update(rrd=viewer.read(), status=progress.status,
                          progress=progress.done / progress.total if progress.total else None)
+        scored = _score(session.outcome, kind, ground_truth, viewer) if kind else None
     finally:
         viewer.close()
-    yield viewer.last_update(session.outcome)
+    last = viewer.last_update(session.outcome)
+    if scored is not None:
+        summary, files, error = scored
+        last.status = f"{last.status} {summary}" if summary else last.status
+        last.files += files
+        last.error = last.error or error
+    yield last
+
+
+# the visitor's own ground truth, by file type: what it scores, and the units of its per-frame plots
+GROUND_TRUTH_KINDS = {".txt": "tum", ".npz": "bodies"}
+GROUND_TRUTH_UNITS = {"tum": ("m",), "bodies": ("mm", "percent")}
+
+
+def _score(outcome, kind: str, ground_truth: str | os.PathLike, viewer: _Viewer) -> tuple[str, list[Path], str | None]:
+    """Score a finished run against the visitor's ground truth and plot its per-frame errors in the
+    recording: ``(one line of results, the result files, an error for people or None)``."""
+    from .evaluation.own_truth import evaluate_run
+    from .evaluation.runner import EvalError
+    from .viz.metrics import log_metric_series
+
+    if outcome.error is not None or not outcome.files:
+        return "", [], None
+    run_dir = next(iter(outcome.files.values())).parent
+    try:
+        scored = evaluate_run(kind, run_dir, ground_truth)
+    except EvalError as err:
+        return "", [], f"not scored against the ground truth: {err}"
+    rows = [row for row in scored.per_frame if row.get("frame") is not None]
+    names = [name for name in (rows[0] if rows else {}) if name not in ("frame", "time")]
+    for name in names:
+        log_metric_series(viewer.rec, name, [row[name] for row in rows], [row["frame"] for row in rows])
+    values = ", ".join(f"{name} {value:.4g}" for name, value in scored.results["values"].items())
+    return f"Against the ground truth: {values}.", sorted((run_dir / "eval").glob("*")), None
 
 
 def run_live(
@@ -200,14 +249,15 @@ def run_live(
 class _Viewer:
     """A run's Rerun recording: its bytes for the embedded viewer, teed to ``recording.rrd``."""
 
-    def __init__(self, workdir: str | os.PathLike, recording_id: str, options: RunOptions) -> None:
+    def __init__(self, workdir: str | os.PathLike, recording_id: str, options: RunOptions,
+                 metric_units: tuple[str, ...] = ()) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.rec = rr.RecordingStream(APPLICATION_ID, recording_id=recording_id)
         self.stream = self.rec.binary_stream()
         self.rrd_path = self.workdir / "recording.rrd"
         self.rec.set_sinks(rr.FileSink(str(self.rrd_path)), self.stream)
-        self.rec.send_blueprint(default_blueprint(options.accumulate_points))
+        self.rec.send_blueprint(default_blueprint(options.accumulate_points, metric_units))
 
     def read(self) -> bytes:
         """What was logged since the last read."""

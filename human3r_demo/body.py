@@ -8,7 +8,7 @@ head by the global orientation, and moved so the head joint lands on the predict
     V_cam = R0 (V - J_head) + t_head
 
 Adapted from fanegg/Human3R@e313921 ``src/dust3r/utils/smpl_layer.py`` (``SMPL_Layer`` with
-``person_center='head'``); ARCHITECTURE.md 10.3.
+``person_center='head'``); docs/ARCHITECTURE.md 10.3.
 
 The licensed model file is needed only for meshes; everything else runs without it.
 Only the ``.npz`` release of SMPL-X is supported (the ``.pkl`` one needs ``chumpy``).

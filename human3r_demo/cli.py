@@ -6,6 +6,10 @@ file played at its own rate as it comes (:mod:`human3r_demo.live`: the latest fr
 a local Rerun viewer with a one-line live status, and writes the same exports when stopped. Errors are one clear line, never a traceback. Ctrl-C (or
 SIGTERM) stops after the current frame; a second one stops at once; either way the files are
 completed and moved into ``--out`` as one set, and further signals wait for that.
+``batch INPUT... --out DIR`` runs many sources on Ray, one run folder each, skipping finished ones
+(:mod:`human3r_demo.batch`). ``eval DATASET --root PATH`` runs a paper benchmark as a batch, scores it and
+prints the paper's table (:mod:`human3r_demo.evaluation.runner`); ``eval tum|bodies RUN_DIR --gt F`` scores
+one run against your own ground truth.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .options import OptionsError, add_arguments, options_from_arguments
+from .options import OptionsError, RunOptions, add_arguments, options_from_arguments
 
 __all__ = ["main"]
 
@@ -37,7 +41,50 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--rrd", type=Path, default=None, help="also save the Rerun recording to this file")
     live.add_argument("--quiet", action="store_true", help="no live status line")
     add_arguments(live, skip=("subsample",))
+    batch = commands.add_parser("batch", help="reconstruct many videos or image folders on Ray, one run folder each; "
+                                "finished runs are skipped when run again")
+    batch.add_argument("inputs", nargs="+", metavar="INPUT",
+                       help="video files, image folders, or text files (.txt/.lst/.list) listing them one a line")
+    batch.add_argument("--out", required=True, type=Path,
+                       help="folder of the batch: one run folder per input (as `run` writes it), batch.json, batch.csv")
+    batch.add_argument("--ray", default=None, help="local: start Ray inside this command; auto: join the running cluster; "
+                       "or a cluster address (default: the cluster of $RAY_ADDRESS when set, else local)")
+    batch.add_argument("--workers", type=int, default=None,
+                       help="workers, each with its own model (default: one per GPU, or one per 4 CPU cores)")
+    batch.add_argument("--gpus-per-task", type=float, default=None,
+                       help="GPUs per worker (default 1; 0.5 puts two workers of a small variant on each GPU)")
+    batch.add_argument("--retries", type=int, default=2,
+                       help="start a clip again up to this many times after its worker died or crashed (default: 2)")
+    batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_arguments(batch)
+    _eval_parser(commands)
     return parser
+
+
+def _eval_parser(commands) -> None:
+    from .evaluation.datasets import BENCHMARKS
+
+    ev = commands.add_parser("eval", help="score Human3R on a paper benchmark (3dpw, emdb1, emdb2, rich, tum, bonn), or a "
+                             "run folder against your own ground truth (tum RUN_DIR --gt groundtruth.txt, bodies RUN_DIR --gt F.npz)")
+    ev.add_argument("dataset", choices=(*BENCHMARKS, "bodies"), help="the benchmark, or 'bodies' / 'tum' with --gt")
+    ev.add_argument("run_dir", nargs="?", type=Path, default=None, help="with --gt: a run folder to score")
+    ev.add_argument("--root", type=Path, default=None, help="the benchmark's folder, as downloaded")
+    ev.add_argument("--gt", type=Path, default=None, help="your own ground truth: a TUM trajectory (tum) or an npz of joints (bodies)")
+    ev.add_argument("--out", type=Path, default=None, help="folder for runs and scores (default: eval_<dataset>)")
+    ev.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
+    ev.add_argument("--model", default=RunOptions().model, help="model to evaluate (see `run --help`)")
+    ev.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | auto")
+    ev.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
+    ev.add_argument("--size", type=int, default=None, help="model input size instead of the reference's 512 (quick checks)")
+    ev.add_argument("--max-frames", type=int, default=None, help="run at most this many frames per sequence (quick checks)")
+    ev.add_argument("--smplx", default=None, help="SMPL-X model folder or SMPLX_NEUTRAL.npz for the run's meshes")
+    ev.add_argument("--body-models", type=Path, default=None,
+                    help="folder with smpl/, smplx/ (SMPL, SMPL-X, smplx2smpl.pkl, J_regressor_h36m.npy); "
+                         "default $HUMAN3R_BODY_MODELS or data/body_models")
+    ev.add_argument("--sequences", nargs="+", default=None, help="only these sequences")
+    ev.add_argument("--ray", default="local", help="local | auto | a Ray cluster's address (see `batch`)")
+    ev.add_argument("--workers", type=int, default=None, help="parallel workers (default: planned from the machine)")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     if args.command == "live":
         return _live(args)
+    if args.command == "batch":
+        return _batch(args)
+    if args.command == "eval":
+        return _eval(args)
     return 2
 
 
@@ -102,6 +153,107 @@ def _live(args: argparse.Namespace) -> int:
         print(f"live: {stats.processed} frame(s) processed, {stats.dropped} dropped of {stats.received} received{cost}",
               file=sys.stderr)
         return _report(live.outcome, args.out, live=True)
+
+
+def _batch(args: argparse.Namespace) -> int:
+    """Every input into its own run folder under ``--out`` (:mod:`human3r_demo.batch`); the exit status:
+    0 all done (or already done), 2 some failed (each said in one line), 130 interrupted."""
+    import os
+
+    from .batch import BatchError, expand_inputs, run_batch
+
+    options = _options(args)
+    if options is None:
+        return 2
+    address = args.ray or ("auto" if os.environ.get("RAY_ADDRESS") else "local")
+    stop = _StopBatchOnSignal()
+    try:
+        jobs = expand_inputs(args.inputs)
+        with stop:
+            report = run_batch(jobs, options, args.out, ray=address, workers=args.workers, gpus_per_task=args.gpus_per_task,
+                               retries=args.retries, progress=not args.quiet, should_stop=lambda: stop.requested)
+    except BatchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for record in report.records:
+        if record.status == "failed":
+            print(f"error: {record.input}: {record.error}", file=sys.stderr)
+    print(report.summary_line)
+    remaining = [r.name for r in report.records if r.status == "interrupted"]
+    if remaining:
+        print(f"interrupted: {len(remaining)} clip(s) not finished ({', '.join(remaining)}); every finished run in "
+              f"{args.out} is complete: run the same command again to do the rest", file=sys.stderr)
+        return 130
+    failed = report.count("failed")
+    if failed:
+        print(f"error: {failed} of {len(report.records)} clip(s) failed (listed above and in {args.out / 'batch.csv'})",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    """``eval``: a benchmark (run as a batch, then scored) or one run folder against the user's ground
+    truth; prints the table in the paper's layout. Exit status 0, or 2 after one error line."""
+    import json
+
+    from .evaluation.runner import EvalError, evaluate
+
+    stop = _StopBatchOnSignal()
+    try:
+        options = RunOptions(model=args.model, device=args.device, precision=args.precision, smplx=args.smplx,
+                             max_frames=args.max_frames)
+        if args.gt is not None:
+            from .evaluation.own_truth import evaluate_run
+
+            if args.run_dir is None:
+                raise EvalError("--gt scores a run folder: give it as `eval tum RUN_DIR --gt groundtruth.txt`")
+            outcome = evaluate_run(args.dataset, args.run_dir, args.gt, body_models=args.body_models)
+        else:
+            if args.root is None or args.dataset == "bodies":
+                raise EvalError(f"eval {args.dataset} needs --root (the benchmark's folder) or a run folder with --gt")
+            _warn_about(options)
+            overrides = {"size": args.size} if args.size is not None else {}
+            with stop:
+                outcome = evaluate(args.dataset, args.root, options, args.out or Path(f"eval_{args.dataset}"),
+                                   overrides=overrides, body_models=args.body_models, only=args.sequences, ray=args.ray,
+                                   workers=args.workers, progress=not args.quiet, should_stop=lambda: stop.requested)
+    except (EvalError, OptionsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(outcome.table)
+    if args.json is not None:
+        tmp = args.json.with_name(args.json.name + ".partial")
+        tmp.write_text(json.dumps(outcome.results, indent=1))
+        tmp.replace(args.json)
+    if stop.requested:
+        print("interrupted: finished sequences are kept and scored; run the same command again to do the rest",
+              file=sys.stderr)
+        return 130
+    return 2 if outcome.failed else 0
+
+
+class _StopBatchOnSignal:
+    """Ctrl-C / SIGTERM during a batch: the running clips end after their current frame (complete files) and no
+    other starts; a second one stops at once (the running clips' folders stay as they were)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __enter__(self) -> _StopBatchOnSignal:
+        self._previous = {s: signal.signal(s, self._handle) for s in _StopOnSignal.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping: the running clips end after their current frame, finished runs are kept "
+              "(Ctrl-C again to stop at once)", file=sys.stderr)
 
 
 def _live_recording(args: argparse.Namespace):

@@ -35,7 +35,7 @@ class DINOv2Config:
     # side of the learned position table: 1 + (518/14)^2 = 1 + 37*37 entries
     img_size: int = 518
     mlp_ratio: float = 4.0
-    # DINOv2 resizes its position table by (g + offset) / 37, not to g exactly (ARCHITECTURE.md 5.1)
+    # DINOv2 resizes its position table by (g + offset) / 37, not to g exactly (docs/ARCHITECTURE.md 5.1)
     interpolate_offset: float = 0.1
 
     @property
@@ -85,7 +85,6 @@ class Human3RConfig:
     local_mem_size: int = 256
     mlp_ratio: float = 4.0
     # Multi-HMR human branch
-    backbone: str = "dinov2_vits14"
     dinov2: DINOv2Config = field(default_factory=DINOv2Config)
     mhmr_img_res: int = 672
     # dense heads
@@ -118,6 +117,15 @@ class Human3RConfig:
 
     # ------------------------------------------------------------------ derived sizes
     @property
+    def dinov2_network(self) -> str:
+        """The hub name of the DINOv2 network with these sizes (``dinov2_vits14``...), or its sizes."""
+        for name, network in DINOV2_NETWORKS.items():
+            if (network.embed_dim, network.depth, network.num_heads) == (self.dinov2.embed_dim, self.dinov2.depth,
+                                                                          self.dinov2.num_heads):
+                return name
+        return f"DINOv2 {self.dinov2.embed_dim}x{self.dinov2.depth}"
+
+    @property
     def mhmr_grid(self) -> int:
         """Side of the DINOv2 token grid, ``g = mhmr_img_res / 14`` (48 for 672, 64 for 896)."""
         return self.mhmr_img_res // self.dinov2.patch_size
@@ -136,7 +144,7 @@ class Human3RConfig:
         if key is None:
             raise ConfigError(f"unknown Human3R variant {name!r}; known: {', '.join(VARIANTS)}")
         backbone, res = VARIANTS[key]
-        return cls(backbone=backbone, dinov2=DINOV2_NETWORKS[backbone], mhmr_img_res=res)
+        return cls(dinov2=DINOV2_NETWORKS[backbone], mhmr_img_res=res)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -144,6 +152,9 @@ class Human3RConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Human3RConfig:
         data = dict(data)
+        # configurations written before the DINOv2 network was named by its sizes alone (``dinov2``)
+        # carry its hub name too; the sizes are what builds the model
+        data.pop("backbone", None)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -158,7 +169,7 @@ class Human3RConfig:
 
     def describe(self) -> str:
         return (
-            f"{self.backbone} @ {self.mhmr_img_res}px, encoder {self.enc_embed_dim}x{self.enc_depth}, "
+            f"{self.dinov2_network} @ {self.mhmr_img_res}px, encoder {self.enc_embed_dim}x{self.enc_depth}, "
             f"decoder {self.dec_embed_dim}x{self.dec_depth}, state {self.state_size}"
         )
 

@@ -2,7 +2,7 @@
 
 Adapted from fanegg/Human3R@e313921 ``src/dust3r/utils/camera.py`` (``pose_encoding_to_camera``),
 ``src/dust3r/post_process.py`` (``estimate_focal_knowing_depth``, Weiszfeld mode) and ``demo.py``
-(``prepare_output``: the chaining of poses across resets); ARCHITECTURE.md 8.1, 10.1 and 10.2.
+(``prepare_output``: the chaining of poses across resets); docs/ARCHITECTURE.md 8.1, 10.1 and 10.2.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
 
 Reproduces the reference's ``load_images`` exactly (PIL for resizing). Adapted from
 fanegg/Human3R@e313921 ``src/dust3r/utils/image.py`` (``load_images``, ``crop_img``) and ``demo.py``
-(``prepare_input``); ARCHITECTURE.md 2.1.
+(``prepare_input``); docs/ARCHITECTURE.md 2.1.
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ from .stream import Reconstructor
 if TYPE_CHECKING:
     import rerun as rr
 
+    from .viz.rerun import RerunLogger
+
 __all__ = ["ModelCache", "Outcome", "Progress", "Session"]
 
 # everything a session reports as one line instead of a traceback
@@ -143,6 +145,16 @@ class ModelCache:
         return len(self._models)
 
 
+@dataclass
+class _Run:
+    """What one run of a :class:`Session` made before its first frame."""
+
+    recon: Reconstructor
+    total: int | None  # frames expected, None when unknown
+    logger: RerunLogger | None = None
+    exporter: Exporter | None = None
+
+
 class Session:
     """One reconstruction run, as a generator of :class:`Progress`; :attr:`outcome` once it ends.
 
@@ -194,69 +206,78 @@ class Session:
         folder and the SMPL-X file.
         """
         outcome = self.outcome = Outcome()
-        exporter = logger = None
-        tracks: set[int] = set()
+        run: _Run | None = None
         started = time.perf_counter()
         try:
-            device = resolve_device(self.options.device)
-            resolve_precision(self.options.precision, device)
-            info = probe(self.source)
-            if self.folder is not None:
-                self.folder.check()
-            body = self._body(device)
-            faces = body.faces if body is not None else None
-            renderer = self._renderer(faces, outcome)
-            model = self._model()
-            recon = Reconstructor(model, self.options, body_model=body)
-            total = expected_count(info.num_frames, self.options.subsample, self.options.max_frames)
-            if self.recording is not None:
-                from .viz.rerun import RerunLogger
-
-                logger = RerunLogger(self.recording, faces, self.options, renderer=renderer)
-            if self.folder is not None:
-                exporter = Exporter(
-                    self.folder.open(),
-                    fps=self._fps(info.fps),
-                    body=body,
-                    options=self.options,
-                    metadata={**self.metadata, "model": model.checkpoint_name, "random_weights": model.is_random,
-                              "size": self.options.size, "precision": str(model.dtype).removeprefix("torch.")},
-                    renderer=renderer,
-                    frame_times=self.live,
-                )
-            source = frames(self.source, subsample=self.options.subsample, max_frames=self.options.max_frames,
-                            notes=outcome.notes)
-            stream = source if self.live else prefetch(source)
-            # closed here rather than when garbage-collected, so that a second Ctrl-C arriving while the
-            # decoder stops is caught below like any other, not printed as an "ignored" traceback
-            with contextlib.closing(stream):
-                for frame in stream:
-                    if should_stop():
-                        outcome.stopped = True
-                        break
-                    tick = time.perf_counter()
-                    result = recon.process(frame.rgb, frame.index, frame.timestamp)
-                    seconds = time.perf_counter() - tick
-                    if logger is not None:
-                        logger.log(result, fps=1 / max(seconds, 1e-6))
-                    if exporter is not None:
-                        exporter.add(result)
-                    tracks.update(result.track_ids)
-                    outcome.frames += 1
-                    outcome.tracks = len(tracks)
-                    yield Progress(result, outcome.frames, total, time.perf_counter() - tick, len(tracks))
-            outcome.stopped = outcome.stopped or should_stop()  # a live source ends when it is stopped
+            run = self._prepare(outcome)
+            yield from self._frames(run, outcome, should_stop)
         except KeyboardInterrupt:
             outcome.stopped = True
         except GeneratorExit:  # the consumer went away (a closed browser tab): finish the files
             outcome.stopped = True
-            self._finish(outcome, exporter, started)
+            self._finish(outcome, run and run.exporter, started)
             raise
         except EXPECTED_ERRORS as err:
             outcome.error = str(err)
         except OSError as err:
             outcome.error = self._os_error(err)
-        self._finish(outcome, exporter, started)
+        self._finish(outcome, run and run.exporter, started)
+
+    def _prepare(self, outcome: Outcome) -> _Run:
+        """Check what can be checked cheaply (device, source, output folder, SMPL-X file, renderer),
+        then load the model and make the reconstructor, the viewer's logger and the exporter."""
+        device = resolve_device(self.options.device)
+        resolve_precision(self.options.precision, device)
+        info = probe(self.source)
+        if self.folder is not None:
+            self.folder.check()
+        body = self._body(device)
+        faces = body.faces if body is not None else None
+        renderer = self._renderer(faces, outcome)
+        model = self._model()
+        run = _Run(recon=Reconstructor(model, self.options, body_model=body),
+                   total=expected_count(info.num_frames, self.options.subsample, self.options.max_frames))
+        if self.recording is not None:
+            from .viz.rerun import RerunLogger
+
+            run.logger = RerunLogger(self.recording, faces, self.options, renderer=renderer)
+        if self.folder is not None:
+            run.exporter = Exporter(
+                self.folder.open(),
+                fps=self._fps(info.fps),
+                body=body,
+                options=self.options,
+                metadata={**self.metadata, "model": model.checkpoint_name, "random_weights": model.is_random,
+                          "size": self.options.size, "precision": str(model.dtype).removeprefix("torch.")},
+                renderer=renderer,
+                frame_times=self.live,
+            )
+        return run
+
+    def _frames(self, run: _Run, outcome: Outcome, should_stop: Callable[[], bool]) -> Iterator[Progress]:
+        """The frame loop: reconstruct, log, export, count; a :class:`Progress` per frame."""
+        source = frames(self.source, subsample=self.options.subsample, max_frames=self.options.max_frames,
+                        notes=outcome.notes)
+        stream = source if self.live else prefetch(source)
+        tracks: set[int] = set()
+        # closed here rather than when garbage-collected, so that a second Ctrl-C arriving while the
+        # decoder stops is caught by run() like any other, not printed as an "ignored" traceback
+        with contextlib.closing(stream):
+            for frame in stream:
+                if should_stop():
+                    outcome.stopped = True
+                    break
+                tick = time.perf_counter()
+                result = run.recon.process(frame.rgb, frame.index, frame.timestamp)
+                if run.logger is not None:
+                    run.logger.log(result, fps=1 / max(time.perf_counter() - tick, 1e-6))
+                if run.exporter is not None:
+                    run.exporter.add(result)
+                tracks.update(result.track_ids)
+                outcome.frames += 1
+                outcome.tracks = len(tracks)
+                yield Progress(result, outcome.frames, run.total, time.perf_counter() - tick, len(tracks))
+        outcome.stopped = outcome.stopped or should_stop()  # a live source ends when it is stopped
 
     # ------------------------------------------------------------------ parts
     def _renderer(self, faces, outcome: Outcome):

@@ -1,6 +1,6 @@
 """SMPL-X joint layouts, named once: Human3R's 53 rotations and the 55 joints of SMPL-X / AMASS.
 
-Human3R predicts 53 joint rotations per person (ARCHITECTURE.md 8.4)::
+Human3R predicts 53 joint rotations per person (docs/ARCHITECTURE.md 8.4)::
 
     0 global orientation | 1-21 body | 22-36 left hand | 37-51 right hand | 52 jaw
 

@@ -11,7 +11,7 @@ but it updates the state and the tracker). Camera poses of the new chunk are cha
 reset frame's pose, so every chunk lives in the world frame of the first frame.
 
 Adapted from fanegg/Human3R@e313921 ``demo.py`` (``prepare_input``, ``prepare_output``) and
-``src/dust3r/model.py`` (``forward_recurrent_lighter``: resets and tracking); ARCHITECTURE.md 10.
+``src/dust3r/model.py`` (``forward_recurrent_lighter``: resets and tracking); docs/ARCHITECTURE.md 10.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .options import RunOptions
 from .preprocess import ModelInputs, prepare_frame
 from .results import FrameResult, Person
 from .scene import scene_point_mask
+from .smoothing import PoseSmoother, smooth_people
 from .smplx_layout import FOOT_JOINTS, ROTATION_SLICES
 from .tracking import MatchResult, Tracker
 from .world import WorldFrame
@@ -92,7 +93,9 @@ class Reconstructor:
         self.model = model
         self.options = (options or RunOptions()).replace(**overrides)
         self.body = _resolve_body_model(body_model, self.options.smplx, model.device)
-        self.tracker = Tracker(max_tracks=self.options.max_tracks)
+        o = self.options
+        self.tracker = Tracker(match_threshold=o.match_threshold, dustbin=o.dustbin_score, iters=o.sinkhorn_iterations,
+                               max_tracks=o.max_tracks, max_lost_frames=o.max_lost_frames)
         self.reset()
 
     def reset(self) -> None:
@@ -105,6 +108,7 @@ class Reconstructor:
         self.running_focal = RunningFocal()
         self.frames_seen = 0
         self.calls = 0
+        self.smoother = PoseSmoother(max_tracks=self.options.max_tracks) if self.options.smooth else None
 
     # ------------------------------------------------------------------ per frame
     def process(self, frame: np.ndarray, index: int | None = None, timestamp: float | None = None) -> FrameResult:
@@ -159,12 +163,12 @@ class Reconstructor:
     def _postprocess(self, call: ModelCall, timestamp: float | None) -> FrameResult:
         out, opts = call.output, self.options
         H, W = call.inputs.hw
-        pts_self = out.heads.pts3d_self  # (1, H, W, 3) camera frame, float32
-        camera_to_model = self.aligner(pose_to_matrix(out.heads.camera_pose)[0], call.reset)  # the network's world
+        pts_self = out.dense_heads.pts3d_self  # (1, H, W, 3) camera frame, float32
+        camera_to_model = self.aligner(pose_to_matrix(out.camera_pose)[0], call.reset)  # the network's world
         focal = float(weiszfeld_focal(pts_self)[0])
         reported_focal = self.running_focal.update(focal, max(H, W)) if opts.shared_focal else focal
         det = out.detections
-        confidence = _np(out.heads.conf_self[0])
+        confidence = _np(out.dense_heads.conf_self[0])
         human_mask = _np(unpad_map(det.mask.float(), H, W)[0])
         points_cam = _np(pts_self[0])
         scene_mask = scene_point_mask(
@@ -176,6 +180,8 @@ class Reconstructor:
             self.world = self._world_frame(points_cam[scene_mask], bodies)
             self.world_from_model = torch.from_numpy(self.world.from_model_world(_np(camera_to_model))).float()
         camera_to_world = self.world_from_model @ camera_to_model
+        if self.smoother is not None and bodies is not None:
+            bodies = self._smoothed(bodies, call, camera_to_world, timestamp)
         K = _np(intrinsics_matrix(reported_focal, H, W))
         return FrameResult(
             index=call.frame_index,
@@ -214,7 +220,17 @@ class Reconstructor:
         smplx = out.smplx
         rotmat = smplx.rotmat[0].float()  # (n, 53, 3, 3)
         rotvec = roma.rotmat_to_rotvec(rotmat)
-        betas, expression, head = smplx.betas[0].float(), smplx.expression[0].float(), smplx.transl[0].float()
+        betas, expression, head = smplx.betas[0].float(), smplx.expression[0].float(), smplx.head_position[0].float()
+        meshes = self.body(rotvec, betas, expression, head) if self.body is not None else None
+        return _Bodies(rotmat, rotvec, betas, expression, head, meshes)
+
+    def _smoothed(self, bodies: _Bodies, call: ModelCall, camera_to_world: torch.Tensor, timestamp: float | None) -> _Bodies:
+        """``options.smooth``: the people filtered per track (human3r_demo.smoothing), then re-meshed."""
+        t = timestamp if timestamp is not None else call.frame_index / (self.options.fps or 30.0)
+        rotmat, betas, expression, head = smooth_people(
+            self.smoother, call.match.ids.tolist(), t, camera_to_world, bodies.rotmat, bodies.betas, bodies.expression, bodies.head
+        )
+        rotvec = roma.rotmat_to_rotvec(rotmat)
         meshes = self.body(rotvec, betas, expression, head) if self.body is not None else None
         return _Bodies(rotmat, rotvec, betas, expression, head, meshes)
 

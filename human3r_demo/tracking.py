@@ -11,7 +11,7 @@ The reference keeps unmatched tracks forever. Here that memory can be bounded
 
 Adapted from fanegg/Human3R@e313921 ``src/dust3r/model.py`` (the tracking in
 ``forward_recurrent_lighter``) and ``src/dust3r/utils/image.py`` (``log_optimal_transport``);
-ARCHITECTURE.md 9.
+docs/ARCHITECTURE.md 9.
 """
 
 from __future__ import annotations
@@ -21,7 +21,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["MatchResult", "Tracker", "log_optimal_transport"]
+__all__ = ["DUSTBIN_SCORE", "MATCH_THRESHOLD", "SINKHORN_ITERATIONS", "MatchResult", "Tracker", "log_optimal_transport"]
+
+# the reference's tracking constants (``forward_recurrent_lighter``); RunOptions offers each as an option
+MATCH_THRESHOLD = 0.2  # minimum (m+n) * P of a mutual match
+DUSTBIN_SCORE = -10.0  # Sinkhorn score of "no match", on the -distance scale
+SINKHORN_ITERATIONS = 20
 
 
 def log_optimal_transport(scores: Tensor, dustbin: float, iters: int) -> Tensor:
@@ -88,9 +93,9 @@ class Tracker:
 
     def __init__(
         self,
-        match_threshold: float = 0.2,
-        dustbin: float = -10.0,
-        iters: int = 20,
+        match_threshold: float = MATCH_THRESHOLD,
+        dustbin: float = DUSTBIN_SCORE,
+        iters: int = SINKHORN_ITERATIONS,
         max_tracks: int | None = 256,
         max_lost_frames: int | None = None,
     ) -> None:

@@ -109,3 +109,41 @@ def test_app_banners_offline_and_for_tiny_random(tmp_path: Path) -> None:
     assert "untrained model with random weights" in second and "meaningless" in second
     assert "smpl-x.is.tue.mpg.de" in second  # missing SMPL-X: instructions, the rest works
 
+
+
+def test_a_ground_truth_upload_is_scored_and_plotted_along_the_clip(models, tmp_path: Path) -> None:
+    import numpy as np
+    from scipy.spatial.transform import Rotation
+
+    first = run(EXAMPLE, tmp_path / "first", models, size=224, max_frames=6)
+    assert first[-1].error is None
+    ours = np.loadtxt(tmp_path / "first" / "exports" / "cameras_tum.txt")
+    # the ground truth: the same camera path seen in another frame at another scale, which the Sim(3)
+    # alignment of ATE must undo exactly
+    turn = Rotation.from_euler("xyz", [10, -35, 5], degrees=True)
+    gt = ours.copy()
+    gt[:, 1:4] = 2.5 * turn.apply(ours[:, 1:4]) + [1.0, -2.0, 0.5]
+    gt[:, 4:] = (turn * Rotation.from_quat(ours[:, 4:])).as_quat()
+    truth = tmp_path / "groundtruth.txt"
+    np.savetxt(truth, gt, fmt="%.9f")
+
+    options = RunOptions(model="tiny-random", device="cpu", precision="fp32", size=224, max_frames=6)
+    updates = list(run_upload(EXAMPLE, options, tmp_path / "scored", models, None, recording_id="gt", ground_truth=truth))
+    last = updates[-1]
+    assert last.error is None and "Against the ground truth: ate" in last.status
+    results = json.loads(next(p for p in last.files if p.name == "results.json").read_text())
+    assert results["values"]["ate"] < 1e-5
+    per_frame = next(p for p in last.files if p.name == "per_frame.csv").read_text().splitlines()
+    assert len(per_frame) == 1 + 6
+    rrd = next(p for p in last.files if p.name == "recording.rrd")
+    ate_rows = sum(c.num_rows for c in RrdReader(rrd).stream() if c.entity_path == "/metrics/m/ate" and not c.is_static)
+    assert ate_rows == 6
+
+
+def test_a_ground_truth_of_another_kind_is_refused_before_anything_runs(models, tmp_path: Path) -> None:
+    wrong = tmp_path / "truth.csv"
+    wrong.write_text("0,0,0\n")
+    options = RunOptions(model="tiny-random", device="cpu", precision="fp32", size=224, max_frames=2)
+    updates = list(run_upload(EXAMPLE, options, tmp_path / "w", models, None, recording_id="x", ground_truth=wrong))
+    assert len(updates) == 1 and "TUM trajectory (.txt) or an npz of joints (.npz), not truth.csv" in updates[0].error
+    assert not (tmp_path / "w").exists()

@@ -44,11 +44,15 @@ def long_clip(tmp_path_factory) -> Path:
 
 
 def run_args(video: Path, model: str = "tiny-random") -> list:
+    """The /run endpoint's inputs: the video, no ground truth, the model, then every option the app shows
+    (the fields of RunOptions with a label, in field order) at its default but for a fast, small run."""
     from gradio_client import handle_file
 
-    # video, model, precision, size, subsample, max frames, TTT3R, reset interval, detection and confidence
-    # thresholds, viewer points, accumulate, world frame, rendered video
-    return [handle_file(str(video)), model, "fp32", 224, 1, 0, True, 100, 0.3, 2.0, 2000, False, "first-camera", "off"]
+    from human3r_demo.options import RunOptions, option_specs
+
+    fast = {"precision": "fp32", "size": 224, "viewer_points": 2000}
+    shown = [spec for spec in option_specs(RunOptions) if spec.label and spec.name != "model"]
+    return [handle_file(str(video)), None, model, *(spec.to_input(fast.get(spec.name, spec.default)) for spec in shown)]
 
 
 def test_typed_paths_are_refused_alike_and_reveal_nothing(app, tmp_path: Path) -> None:

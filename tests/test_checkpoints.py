@@ -76,7 +76,7 @@ def test_load_model_from_pth_matches_the_saved_weights_and_runs(training_checkpo
     assert all(torch.equal(loaded[k], reference[k]) for k in reference)
     image = torch.rand(1, 3, 64, 112) * 2 - 1
     out = model(image, torch.nn.functional.pad(image, (7, 7, 31, 31), value=-1)[..., :126, :126])
-    assert out.heads.pts3d_self.shape == (1, 64, 112, 3) and not out.state.fresh
+    assert out.dense_heads.pts3d_self.shape == (1, 64, 112, 3) and not out.state.fresh
 
 
 def test_second_load_uses_the_converted_safetensors_cache(training_checkpoint: Path) -> None:

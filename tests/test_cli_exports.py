@@ -140,7 +140,7 @@ def test_bad_inputs_are_one_clear_line(tmp_path: Path, people_video: Path) -> No
         ([str(fake)], "error: notes.mp4 is not a readable video"),
         ([str(tmp_path)], "has no images"),
         ([str(people_video), "--subsample", "0"], "error: subsample must be between 1 and 10000, got 0"),
-        ([str(people_video), "--max-frames", "0"], "error: max_frames must be between 1 and"),
+        ([str(people_video), "--max-frames", "-2"], "error: max_frames must be between 1 and"),  # 0: all frames
         ([str(people_video), "--smplx", str(tmp_path / "nope")], "error: no SMPLX_NEUTRAL.npz found"),
         ([str(people_video), "--size", "500"], "error: size must be a multiple of 16"),
         ([str(people_video), "--model", str(fake)], "error: notes.mp4: unknown checkpoint type"),

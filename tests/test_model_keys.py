@@ -13,7 +13,7 @@ from human3r_demo import Human3R, Human3RConfig, to_official_state_dict
 from human3r_demo.checkpoints.official import UNUSED_AT_INFERENCE, checkpoint_filter_fn
 from human3r_demo.checkpoints.random_init import tiny_random_config
 
-# what the loader drops, per variant (ARCHITECTURE.md 1.3): the ray-map encoder (2 blocks x 12 keys,
+# what the loader drops, per variant (docs/ARCHITECTURE.md 1.3): the ray-map encoder (2 blocks x 12 keys,
 # patch embedding 2, norm 2), 5 masked tokens, DINOv2's mask token, init_cam, init_betas_kid, and
 # refinenet4.resConfUnit1 (conv1/conv2 weight and bias) of the three DPT heads
 DROPPED = 28 + 5 + 1 + 2 + 12
@@ -75,7 +75,7 @@ def test_model_is_called_like_any_module_and_hooks_fire() -> None:
     torch.manual_seed(0)
     model = Human3R(tiny_random_config()).eval()
     seen = []
-    model.heads.register_forward_hook(lambda m, i, o: seen.append(o.pts3d_self.shape))
+    model.dense_heads.register_forward_hook(lambda m, i, o: seen.append(o.pts3d_self.shape))
     image = torch.rand(1, 3, 64, 112) * 2 - 1
     from human3r_demo.model.square_view import pad_to_square
 

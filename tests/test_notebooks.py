@@ -24,6 +24,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 CPU_BUDGET_S = 90
 MEMORY_LIMIT_MIB = 1536  # the kernel's peak resident memory
 HTML_LIMIT_MIB = 3.0
+MIN_FIGURES = 3  # static figures per published page
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
@@ -65,10 +66,10 @@ def _outputs(notebook: nbformat.NotebookNode) -> list:
     return [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
 
 
-def test_there_are_six_notebooks() -> None:
+def test_the_notebooks_are_the_eight_listed() -> None:
     assert [p.stem for p in NOTEBOOKS] == [
         "00_quickstart", "01_detection_tokens", "02_human_prompts", "03_state_rollout", "04_tracking",
-        "05_outputs_and_geometry",
+        "05_outputs_and_geometry", "06_what_is_trained", "07_evaluation",
     ]
 
 
@@ -113,6 +114,7 @@ def test_every_figure_survives_a_static_html_export(path: Path, run) -> None:
     html = EXPORT.to_html(notebook)
     embedded = len(EXPORT.PNG_IN_HTML.findall(html))
     assert embedded == sum(EXPORT.png_outputs(notebook.cells[i]) for i in figures)
+    assert embedded >= MIN_FIGURES, f"the page shows {embedded} static figures; each tutorial shows its idea in {MIN_FIGURES} or more"
     assert not re.search(r'<img [^>]*src="(?!data:)', html), "every image is embedded in the page"
     assert WIDGET_MIME not in html and "plotly" not in html.lower()
     assert len(html.encode()) < HTML_LIMIT_MIB * 2**20
@@ -156,3 +158,54 @@ def test_each_notebook_opens_with_the_papers_equations_and_ends_with_exercises(p
     assert "departs from the paper" in opening
     assert notebook.cells[-1].cell_type == "markdown" and "## Exercises" in notebook.cells[-1].source
     assert len(re.findall(r"^\d+\. ", notebook.cells[-1].source, re.M)) in (2, 3)
+
+
+# The released freeze rule (fanegg/Human3R@e313921 src/dust3r/model.py, set_freeze with
+# freeze='encoder_and_decoder_and_head'), written here on the official key prefixes, independently of the
+# notebook, which counts the parameters of the models it builds.
+_FREEZE_RULE = {  # part -> (trained?, official key prefixes)
+    "CUT3R encoder": (False, ("patch_embed.", "enc_blocks.", "enc_norm.")),
+    "CUT3R decoders, state, pose memory": (False, ("register_tokens.", "decoder_embed.", "decoder_embed_state.", "dec_blocks.",
+                                                   "dec_blocks_state.", "dec_norm.", "dec_norm_state.", "pose_retriever.",
+                                                   "pose_token")),
+    "CUT3R heads (points, colour, camera)": (False, tuple(f"downstream_head.{m}." for m in (
+        "dpt_self", "dpt_cross", "dpt_rgb", "final_transform", "pose_head"))),
+    "Multi-HMR DINOv2 encoder": (False, ("backbone.encoder.",)),
+    "Multi-HMR detection MLPs (score, offset)": (False, ("downstream_head.mlp_classif.", "downstream_head.mlp_offset.")),
+    "prompt fusion (Head_projection)": (True, ("downstream_head.mlp_fuse.",)),
+    "mask head": (True, ("downstream_head.mlp_msk.",)),
+    "SMPL-X read-out MLPs": (True, tuple(f"downstream_head.{m}." for m in ("decpose", "decshape", "decexpression", "deccam"))),
+}
+
+
+def test_what_is_trained_counts_match_the_official_manifests(shared_dir: Path, run) -> None:
+    """Notebook 6's parameter budget (models built on the meta device) equals the official checkpoints' key manifests."""
+    import json
+    import math
+
+    from human3r_demo.checkpoints.official import UNUSED_AT_INFERENCE, is_alias
+
+    notebook = run(REPO / "notebooks" / "06_what_is_trained.ipynb").notebook
+    text = "".join(o.text for o in _outputs(notebook) if o.output_type == "stream")
+    variants = re.search(r"^part +trained +(.+)$", text, re.M).group(1).split()
+    assert variants == ["human3r_672S", "human3r_672B", "human3r_672L", "human3r_896L"]
+    printed = {}
+    for part, (trained, _) in _FREEZE_RULE.items():
+        row = re.search(rf"^{re.escape(part)} +(yes|no) +([\d, ]+)$", text, re.M)
+        assert row, f"notebook 6 prints no row for {part!r}"
+        assert row.group(1) == ("yes" if trained else "no")
+        printed[part] = [int(n.replace(",", "")) for n in row.group(2).split()]
+    for k, variant in enumerate(variants):
+        manifest = json.loads((shared_dir / "reference" / f"manifest_{variant.split('_')[1]}.json").read_text())
+        expected, training_only = dict.fromkeys(_FREEZE_RULE, 0), 0
+        for key, entry in manifest["keys"].items():
+            if entry["kind"] != "parameter" or is_alias(key):
+                continue
+            if UNUSED_AT_INFERENCE.match(key):  # stored, read by training only, not built by the model
+                training_only += math.prod(entry["shape"])
+                continue
+            parts = [part for part, (_, prefixes) in _FREEZE_RULE.items() if key.startswith(prefixes)]
+            assert len(parts) == 1, (key, parts)
+            expected[parts[0]] += math.prod(entry["shape"])
+        assert sum(expected.values()) + training_only == manifest["total_params_unique"]
+        assert {part: counts[k] for part, counts in printed.items()} == expected, variant

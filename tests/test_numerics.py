@@ -16,7 +16,6 @@ from human3r_demo.model.decoder import ttt3r_update
 from human3r_demo.model.detection import nms3x3
 from human3r_demo.model.rope import RoPE2D
 from human3r_demo.model.square_view import pad_to_square, unpad_map, unpad_uv
-from human3r_demo.tracking import Tracker, log_optimal_transport
 
 
 def test_rope2d_is_the_rotation_written_out() -> None:
@@ -103,27 +102,6 @@ def test_nms_keeps_local_maxima_and_every_tie() -> None:
     assert torch.equal(kept[kept > 0], scores[0, 0][kept > 0])
 
 
-def test_sinkhorn_marginals_and_the_dustbin() -> None:
-    torch.manual_seed(0)
-    m, n = 4, 3
-    log_assign = log_optimal_transport(-torch.rand(1, m, n) * 5, dustbin=-1.0, iters=200)
-    plan = log_assign.exp()[0]  # (m+1, n+1), scaled by m + n
-    torch.testing.assert_close(plan[:m].sum(1), torch.ones(m), atol=1e-4, rtol=0)
-    torch.testing.assert_close(plan[:, :n].sum(0), torch.ones(n), atol=1e-4, rtol=0)
-    torch.testing.assert_close(plan[m].sum(), torch.tensor(float(n)), atol=1e-4, rtol=0)
-    # two remembered people, two current ones: one is the same person, one a stranger at distance 30
-    people = torch.tensor([[[0.0, 0.0], [10.0, 0.0]]])
-    now = torch.tensor([[[0.2, 0.0], [40.0, 0.0]]])
-    tracker = Tracker(dustbin=-10.0, max_tracks=None)
-    assert tracker.update(people).ids.tolist() == [0, 1]
-    ids = tracker.update(now).ids.tolist()
-    assert ids[0] == 0 and ids[1] == 2  # the stranger goes to the dustbin and gets a new id
-    # with a dustbin cheaper than every match, nobody is matched
-    tracker = Tracker(dustbin=5.0, max_tracks=None)
-    tracker.update(people)
-    assert tracker.update(now).ids.tolist() == [2, 3]
-
-
 def test_unpad_uv_and_unpad_map_invert_the_square_padding() -> None:
     H, W, S = 64, 112, 126
     image = torch.zeros(1, 1, H, W)
@@ -172,12 +150,12 @@ def test_seeded_tiny_random_model_gives_pinned_outputs() -> None:
         second = model(image, square, first.state)
     assert first.detections.cells.tolist() == [[4, 14]] and second.num_humans == 1
     expected = {
-        "points": (first.heads.pts3d_self[0, 10, 20:23], [[-0.084771, -0.025411, 3.020618], [-0.087252, -0.022506, 3.021343],
+        "points": (first.dense_heads.pts3d_self[0, 10, 20:23], [[-0.084771, -0.025411, 3.020618], [-0.087252, -0.022506, 3.021343],
                                                           [-0.089609, -0.019425, 3.022873]]),
-        "camera 1": (first.heads.camera_pose[0], [0.224858, -0.160945, -0.289413, 0.689311, 0.647992, -0.113419, -0.303467]),
-        "camera 2": (second.heads.camera_pose[0], [0.607830, 0.038744, -0.451401, 0.432335, -0.837965, 0.138023, 0.303069]),
+        "camera 1": (first.camera_pose[0], [0.224858, -0.160945, -0.289413, 0.689311, 0.647992, -0.113419, -0.303467]),
+        "camera 2": (second.camera_pose[0], [0.607830, 0.038744, -0.451401, 0.432335, -0.837965, 0.138023, 0.303069]),
         "gate": (second.gate[0, :4], [0.503514, 0.472668, 0.489553, 0.483562]),
-        "head": (first.smplx.transl[0, 0], [0.459106, -0.209269, 0.365019]),
+        "head": (first.smplx.head_position[0, 0], [0.459106, -0.209269, 0.365019]),
         "state": (second.state.state[0, 0, :4], [0.016752, 0.795722, 0.409122, -0.463277]),
     }
     for name, (got, want) in expected.items():
@@ -195,6 +173,6 @@ def test_torch_compile_runs_a_frame() -> None:
     with torch.no_grad():
         eager = model(image, square)
         compiled = torch.compile(model)(image, square)
-    torch.testing.assert_close(compiled.heads.pts3d_self, eager.heads.pts3d_self, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(compiled.dense_heads.pts3d_self, eager.dense_heads.pts3d_self, atol=1e-4, rtol=1e-4)
     assert compiled.detections.cells.tolist() == eager.detections.cells.tolist()
-    assert np.isfinite(compiled.heads.camera_pose.numpy()).all()
+    assert np.isfinite(compiled.camera_pose.numpy()).all()

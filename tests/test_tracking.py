@@ -27,7 +27,7 @@ def test_tracking_fixture_ids_and_sinkhorn(fixture_dir: Path) -> None:
             torch.testing.assert_close(match.log_assign, data[p + "track.log_assign"], atol=1e-5, rtol=1e-5)
 
 
-def test_sinkhorn_marginals() -> None:
+def test_sinkhorn_marginals_and_the_dustbin() -> None:
     torch.manual_seed(0)
     m, n = 4, 3
     log_assign = log_optimal_transport(-torch.rand(1, m, n) * 5, dustbin=-1.0, iters=200)
@@ -35,6 +35,17 @@ def test_sinkhorn_marginals() -> None:
     torch.testing.assert_close(plan[:m].sum(1), torch.ones(m), atol=1e-4, rtol=0)
     torch.testing.assert_close(plan[:, :n].sum(0), torch.ones(n), atol=1e-4, rtol=0)
     torch.testing.assert_close(plan[m].sum(), torch.tensor(float(n)), atol=1e-4, rtol=0)
+    # two remembered people, two current ones: one is the same person, one a stranger at distance 30
+    people = torch.tensor([[[0.0, 0.0], [10.0, 0.0]]])
+    now = torch.tensor([[[0.2, 0.0], [40.0, 0.0]]])
+    tracker = Tracker(dustbin=-10.0, max_tracks=None)
+    assert tracker.update(people).ids.tolist() == [0, 1]
+    ids = tracker.update(now).ids.tolist()
+    assert ids[0] == 0 and ids[1] == 2  # the stranger goes to the dustbin and gets a new id
+    # with a dustbin cheaper than every match, nobody is matched
+    tracker = Tracker(dustbin=5.0, max_tracks=None)
+    tracker.update(people)
+    assert tracker.update(now).ids.tolist() == [2, 3]
 
 
 def test_memory_is_bounded_and_people_come_back() -> None:

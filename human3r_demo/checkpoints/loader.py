@@ -191,18 +191,32 @@ def load_model(
         model = build_random_model(config or random_cfg, seed=seed, dtype=dtype, device=device)
         model.is_random, model.checkpoint_name = True, name
         return model
+    path = _checkpoint_path(name)
+    model = _model_from_checkpoint(path, config)
+    model.prepare_for_inference(dtype, device)
+    model.is_random, model.checkpoint_name = False, variant_name(path.name) or path.name
+    return model
+
+
+def _checkpoint_path(name: str) -> Path:
+    """A local checkpoint file, downloading an official variant's on first use."""
     if name.startswith(RANDOM_PREFIX):
         raise CheckpointError(f"{name!r}: after 'random:' name an official variant ({', '.join(VARIANTS)})")
-
     path = Path(name)
-    if not path.exists():
-        variant = variant_name(name)
-        if variant is None:
-            raise CheckpointError(
-                f"{name!r} is neither an official variant ({', '.join(VARIANTS)}), nor an existing file, "
-                f"nor '{TINY_RANDOM}' / 'random:<variant>'"
-            )
-        path = download_checkpoint(variant)
+    if path.exists():
+        return path
+    variant = variant_name(name)
+    if variant is None:
+        raise CheckpointError(
+            f"{name!r} is neither an official variant ({', '.join(VARIANTS)}), nor an existing file, "
+            f"nor '{TINY_RANDOM}' / 'random:<variant>'"
+        )
+    return download_checkpoint(variant)
+
+
+def _model_from_checkpoint(path: Path, config: Human3RConfig | None) -> Human3R:
+    """Read ``path``, translate its keys and load them into a model built on the meta device (no
+    memory spent on weights that are about to be replaced); what was dropped or ignored is reported."""
     loaded = read_checkpoint(path, config)
     filtered = checkpoint_filter_fn(loaded.state_dict)
     with torch.device("meta"):
@@ -215,11 +229,9 @@ def load_model(
         warnings.warn(
             f"{path.name}: ignored {len(filtered.unknown)} entries this model has no place for: "
             f"{', '.join(filtered.unknown[:8])}{' ...' if len(filtered.unknown) > 8 else ''}",
-            stacklevel=2,
+            stacklevel=3,
         )
     if filtered.dropped:
         log.info("%s: dropped %d weights that inference never reads: %s", path.name, len(filtered.dropped), ", ".join(filtered.dropped))
     model.init_non_persistent_buffers()
-    model.prepare_for_inference(dtype, device)
-    model.is_random, model.checkpoint_name = False, variant_name(path.name) or path.name
     return model

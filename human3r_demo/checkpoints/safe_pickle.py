@@ -11,6 +11,7 @@ executed. The error messages never suggest ``weights_only=False``.
 from __future__ import annotations
 
 import _compat_pickle
+import pickle
 import pickletools
 import re
 import zipfile
@@ -21,7 +22,7 @@ import torch
 
 from .errors import CheckpointError
 
-__all__ = ["model_string", "plain", "safe_torch_load"]
+__all__ = ["PickleRefused", "load_data_pickle", "model_string", "plain", "safe_torch_load"]
 
 class _ConfigStandIn:
     """Inert stand-in for a pickled configuration object: it records its state and runs nothing."""
@@ -141,6 +142,77 @@ def safe_torch_load(path: Path) -> Any:
         if "weights_only" in first or "Weights only load failed" in first:
             first = "it holds objects that are not tensors"
         raise CheckpointError(f"{path.name} is not a readable PyTorch checkpoint ({first}); nothing from it was executed") from None
+
+
+class PickleRefused(ValueError):
+    """A data pickle that references something besides plain data and numpy arrays; nothing from it ran."""
+
+
+def _data_globals() -> dict[str, Any]:
+    """What a data pickle (dataset annotations, body models) may reference: containers, numpy arrays and
+    scipy's sparse matrices. Each is a constructor of inert data; none can reach ``getattr``, an import
+    or a shell, so no combination of them runs code."""
+    import numpy as np
+    from numpy._core import multiarray, numeric
+
+    allowed: dict[str, Any] = {
+        "numpy.ndarray": np.ndarray,
+        "numpy.dtype": np.dtype,
+        "numpy.core.multiarray._reconstruct": multiarray._reconstruct,
+        "numpy._core.multiarray._reconstruct": multiarray._reconstruct,
+        "numpy.core.multiarray.scalar": multiarray.scalar,
+        "numpy._core.multiarray.scalar": multiarray.scalar,
+        "numpy.core.numeric._frombuffer": numeric._frombuffer,  # protocol 5
+        "numpy._core.numeric._frombuffer": numeric._frombuffer,
+        "_codecs.encode": __import__("_codecs").encode,  # how protocol-2 pickles carry bytes
+        "collections.OrderedDict": __import__("collections").OrderedDict,
+        "builtins.object": object,  # copyreg._reconstructor's base for plain classes
+        "copyreg._reconstructor": __import__("copyreg")._reconstructor,
+    }
+    for name in ("dict", "list", "tuple", "set", "frozenset", "int", "float", "complex", "str", "bytes", "bytearray", "bool", "slice"):
+        allowed[f"builtins.{name}"] = getattr(__import__("builtins"), name)
+    for short, kind in (("csc", "csc_matrix"), ("csr", "csr_matrix"), ("coo", "coo_matrix")):
+        import scipy.sparse
+
+        allowed[f"scipy.sparse.{short}.{kind}"] = getattr(scipy.sparse, kind)  # scipy < 1.8 module names
+        allowed[f"scipy.sparse._{short}.{kind}"] = getattr(scipy.sparse, kind)
+    return allowed
+
+
+class _DataUnpickler(pickle.Unpickler):
+    def __init__(self, stream, allowed: dict[str, Any]) -> None:
+        super().__init__(stream, encoding="latin1")  # Python 2 pickles (3DPW, SMPL) carry arrays as latin-1 str
+        self.allowed = allowed
+
+    def find_class(self, module: str, name: str) -> Any:
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        found = self.allowed.get(f"{module}.{name}")
+        if found is None:
+            raise PickleRefused(f"{module}.{name}")
+        # copyreg._reconstructor(cls, base, state) instantiates cls: only the allowed classes can reach it
+        return found
+
+
+def load_data_pickle(path: str | Path) -> Any:
+    """Unpickle a data file (annotations, a body model) that may hold only containers, numbers, strings,
+    numpy arrays and scipy sparse matrices; anything else is refused before it is called.
+
+    Raises:
+        PickleRefused: one line naming the file and the refused reference (nothing from it ran), or saying
+            the file is not a readable pickle.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as stream:
+            return _DataUnpickler(stream, _data_globals()).load()
+    except PickleRefused as err:
+        hint = " (an SMPL .pkl with chumpy objects: convert it to .npz with SMPL's own tools first)" if "chumpy" in str(err) else ""
+        raise PickleRefused(f"refusing {path}: it references {err}, which is not plain data; nothing from the file "
+                            f"was executed{hint}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            UnicodeDecodeError, MemoryError) as err:
+        raise PickleRefused(f"{path} is not a readable data pickle ({type(err).__name__}: {err}); nothing from it was executed") from None
 
 
 def plain(obj: Any) -> Any:

@@ -11,6 +11,7 @@
 ``scene.ply``          scene points: confident, people removed, a uniform sample within a budget
 ``people.glb``         the meshes of one frame (the chosen one, or the one with the most people)
 ``overlay.mp4``        with ``render_video``: the bodies over the input and/or a world view (:mod:`..render`)
+``predictions.npz``    with ``export_predictions``: per-frame cameras, depth and bodies for ``eval`` (:mod:`.predictions`)
 ``summary.json``       frames, fps, world frame, tracks, what was written and why not
 =====================  ===========================================================================
 
@@ -41,6 +42,7 @@ from ..world import WORLD_AXES, Y_UP
 from .bvh import write_bvh
 from .cameras import CameraWriter
 from .gltf import PersonAnimation, field_of_view, write_run_gltf
+from .predictions import PREDICTIONS_FILE, PredictionWriter
 from .skeleton import SkeletonModel
 from .smplx_npz import NPZ_LAYOUT, segment_name, write_npz
 from .tracks import TrackSpool, record, segments
@@ -97,6 +99,7 @@ class Exporter:
         self._closed = False
         self.files: dict[str, Path] = {}
         self.video = None
+        self.predictions = PredictionWriter(self.out_dir / PREDICTIONS_FILE) if options.export_predictions else None
         if options.render_video != "off":
             from ..render import VideoRenderer
 
@@ -117,6 +120,8 @@ class Exporter:
             self.files["cameras"] = self.cameras.tum_path
         timestamp = float(result.timestamp) if result.timestamp is not None else self.frames / self.fps
         self.cameras.add(result, timestamp)
+        if self.predictions is not None:
+            self.predictions.add(result, timestamp)
         points, colours = result.scene_points
         self.points.add(points, colours)
         self.gltf_points.add(points, colours)
@@ -164,6 +169,8 @@ class Exporter:
             video = self.video.close()
             if video is not None:
                 self.files["video"] = video
+        if self.predictions is not None:
+            self.files["predictions"] = self.predictions.close()
         self.tracks.remove()
         self._write_summary(notes)
         return dict(self.files)
@@ -173,6 +180,8 @@ class Exporter:
         self._closed = True
         if self.cameras is not None:
             self.cameras.discard()
+        if self.predictions is not None:
+            self.predictions.discard()
         if self.video is not None:
             self.video.discard()
 

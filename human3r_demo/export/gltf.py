@@ -121,71 +121,94 @@ def write_run_gltf(
     """Write ``run.glb``: ``times`` (N,) seconds (increasing), ``cameras`` (N, 4, 4) camera-to-world;
     ``people`` is consumed one person at a time."""
     b = _Builder()
-    g = b.gltf
-    inputs: dict[tuple[int, int], int] = {}  # (first frame, frames) -> time accessor
-    channels: list[tuple[int, str, int, int, str]] = []  # (node, path, input, output accessor, interpolation)
-
-    def time_input(first: int, count: int) -> int:
-        if (first, count) not in inputs:
-            inputs[first, count] = b.accessor(times[first : first + count].astype(np.float32), "SCALAR", minmax=True)
-        return inputs[first, count]
-
-    def animate(node: int, prop: str, values: np.ndarray, kind: str, interpolation: str = gl.ANIM_LINEAR, *,
-                first: int = 0, keys: int | None = None) -> None:
-        """Key ``values`` at the run's frames ``first`` .. ``first + len(values) - 1``."""
-        source = time_input(first, len(values)) if keys is None else keys
-        channels.append((node, prop, source, b.accessor(values.astype(np.float32), kind), interpolation))
-
+    animation = _Animation(b, times)
     world = b.node(name="world", rotation=_quaternions(torch.from_numpy(Y_UP[world_axes])[None])[0].tolist())  # stood up, +Y
     roots = [world]
-
-    # ---- the camera
-    g.cameras.append(gl.Camera(type=gl.PERSPECTIVE, name="camera",
-                               perspective=gl.Perspective(yfov=float(yfov), aspectRatio=float(aspect), znear=0.01, zfar=1000.0)))
-    camera = b.node(name="camera", camera=0)
-    g.nodes[world].children.append(camera)
-    rotations = torch.from_numpy(cameras[:, :3, :3] @ _OPENCV_TO_GLTF_CAMERA)
-    animate(camera, "translation", cameras[:, :3, 3], "VEC3")
-    animate(camera, "rotation", _quaternions(rotations), "VEC4")
-
-    # ---- the scene points
+    _add_camera(b, animation, world, cameras, yfov, aspect)
     if len(points):
-        position = b.accessor(points.astype(np.float32), "VEC3", target=gl.ARRAY_BUFFER, minmax=True)
-        rgba = np.concatenate([colours.astype(np.uint8), np.full((len(colours), 1), 255, np.uint8)], axis=1)  # 4-byte aligned
-        colour = b.accessor(rgba, "VEC4", component=gl.UNSIGNED_BYTE, target=gl.ARRAY_BUFFER, normalized=True)
-        g.meshes.append(gl.Mesh(name="scene points", primitives=[gl.Primitive(
-            attributes=gl.Attributes(POSITION=position, COLOR_0=colour), mode=gl.POINTS)]))
-        g.nodes[world].children.append(b.node(name="scene", mesh=len(g.meshes) - 1))
-
-    # ---- the people
+        _add_scene_points(b, world, points, colours)
     marker = None
     for person in people:
-        holder = b.node(name=f"track_{person.track_id}")
-        g.nodes[world].children.append(holder)
-        # visible on the frames they are seen: hidden (scale 0) from the start, and again after their last frame
-        first, last = person.first, person.first + len(person.present) - 1
-        frames = [*([0] if first > 0 else []), *range(first, last + 1), *([last + 1] if last + 1 < len(times) else [])]
-        shown = np.array([*([0.0] if first > 0 else []), *person.present, *([0.0] if last + 1 < len(times) else [])])
-        keys = b.accessor(times[frames].astype(np.float32), "SCALAR", minmax=True)
-        animate(holder, "scale", np.repeat(shown[:, None], 3, axis=1), "VEC3", gl.ANIM_STEP, keys=keys)
-        if skeleton is None:
-            if marker is None:
-                marker = _marker_mesh(b)
-            head = b.node(name=f"track_{person.track_id}/head", mesh=marker)
-            g.nodes[holder].children.append(head)
-            animate(head, "translation", person.head, "VEC3", first=first)
+        holder = _add_person_holder(b, animation, world, person, len(times))
+        if skeleton is not None:
+            roots.append(_person_rig(b, person, holder, skeleton, animation.animate))
             continue
-        roots.append(_person_rig(b, person, holder, skeleton, animate))
-
-    g.animations.append(gl.Animation(name="run", samplers=[], channels=[]))
-    for node, prop, source, output, interpolation in channels:
-        g.animations[0].samplers.append(gl.AnimationSampler(input=source, output=output, interpolation=interpolation))
-        g.animations[0].channels.append(gl.AnimationChannel(
-            sampler=len(g.animations[0].samplers) - 1, target=gl.AnimationChannelTarget(node=node, path=prop)))
-    g.scenes.append(gl.Scene(name="run", nodes=roots))
-    g.scene = 0
+        if marker is None:
+            marker = _marker_mesh(b)
+        head = b.node(name=f"track_{person.track_id}/head", mesh=marker)
+        b.gltf.nodes[holder].children.append(head)
+        animation.animate(head, "translation", person.head, "VEC3", first=person.first)
+    animation.write()
+    b.gltf.scenes.append(gl.Scene(name="run", nodes=roots))
+    b.gltf.scene = 0
     b.save(path)
     return path
+
+
+class _Animation:
+    """The run's one animation: channels keyed at the source frame times, written at the end."""
+
+    def __init__(self, b: _Builder, times: np.ndarray) -> None:
+        self.b, self.times = b, times
+        self.inputs: dict[tuple[int, int], int] = {}  # (first frame, frames) -> time accessor
+        self.channels: list[tuple[int, str, int, int, str]] = []  # (node, path, input, output accessor, interpolation)
+
+    def keys(self, frames: list[int] | np.ndarray) -> int:
+        """A time accessor for arbitrary run frames."""
+        return self.b.accessor(self.times[frames].astype(np.float32), "SCALAR", minmax=True)
+
+    def animate(self, node: int, prop: str, values: np.ndarray, kind: str, interpolation: str = gl.ANIM_LINEAR, *,
+                first: int = 0, keys: int | None = None) -> None:
+        """Key ``values`` at the run's frames ``first`` .. ``first + len(values) - 1`` (or at ``keys``)."""
+        if keys is None:
+            span = (first, len(values))
+            if span not in self.inputs:
+                self.inputs[span] = self.keys(np.arange(first, first + len(values)))
+            keys = self.inputs[span]
+        self.channels.append((node, prop, keys, self.b.accessor(values.astype(np.float32), kind), interpolation))
+
+    def write(self) -> None:
+        animation = gl.Animation(name="run", samplers=[], channels=[])
+        for node, prop, source, output, interpolation in self.channels:
+            animation.samplers.append(gl.AnimationSampler(input=source, output=output, interpolation=interpolation))
+            animation.channels.append(gl.AnimationChannel(
+                sampler=len(animation.samplers) - 1, target=gl.AnimationChannelTarget(node=node, path=prop)))
+        self.b.gltf.animations.append(animation)
+
+
+def _add_camera(b: _Builder, animation: _Animation, world: int, cameras: np.ndarray, yfov: float, aspect: float) -> None:
+    """The camera: a perspective camera with the run's field of view, moved along its path."""
+    b.gltf.cameras.append(gl.Camera(type=gl.PERSPECTIVE, name="camera", perspective=gl.Perspective(
+        yfov=float(yfov), aspectRatio=float(aspect), znear=0.01, zfar=1000.0)))
+    camera = b.node(name="camera", camera=len(b.gltf.cameras) - 1)
+    b.gltf.nodes[world].children.append(camera)
+    rotations = torch.from_numpy(cameras[:, :3, :3] @ _OPENCV_TO_GLTF_CAMERA)
+    animation.animate(camera, "translation", cameras[:, :3, 3], "VEC3")
+    animation.animate(camera, "rotation", _quaternions(rotations), "VEC4")
+
+
+def _add_scene_points(b: _Builder, world: int, points: np.ndarray, colours: np.ndarray) -> None:
+    """The scene points as one point primitive with vertex colours."""
+    position = b.accessor(points.astype(np.float32), "VEC3", target=gl.ARRAY_BUFFER, minmax=True)
+    rgba = np.concatenate([colours.astype(np.uint8), np.full((len(colours), 1), 255, np.uint8)], axis=1)  # 4-byte aligned
+    colour = b.accessor(rgba, "VEC4", component=gl.UNSIGNED_BYTE, target=gl.ARRAY_BUFFER, normalized=True)
+    b.gltf.meshes.append(gl.Mesh(name="scene points", primitives=[gl.Primitive(
+        attributes=gl.Attributes(POSITION=position, COLOR_0=colour), mode=gl.POINTS)]))
+    b.gltf.nodes[world].children.append(b.node(name="scene", mesh=len(b.gltf.meshes) - 1))
+
+
+def _add_person_holder(b: _Builder, animation: _Animation, world: int, person: PersonAnimation, num_frames: int) -> int:
+    """The node a person hangs from, visible on the frames they are seen: hidden (scale 0) from the
+    start, and again after their last frame."""
+    holder = b.node(name=f"track_{person.track_id}")
+    b.gltf.nodes[world].children.append(holder)
+    first, last = person.first, person.first + len(person.present) - 1
+    before, after = first > 0, last + 1 < num_frames
+    frames = [*([0] if before else []), *range(first, last + 1), *([last + 1] if after else [])]
+    shown = np.array([*([0.0] if before else []), *person.present, *([0.0] if after else [])])
+    animation.animate(holder, "scale", np.repeat(shown[:, None], 3, axis=1), "VEC3", gl.ANIM_STEP,
+                      keys=animation.keys(frames))
+    return holder
 
 
 def _person_rig(b: _Builder, person: PersonAnimation, holder: int, skeleton: SkeletonModel, animate) -> int:

@@ -13,7 +13,7 @@ which the TTT3R paper reads as one step of test-time training, ``S_t = S_{t-1} -
 
 Adapted from fanegg/Human3R@e313921 ``src/dust3r/model.py`` (``_encode_state``, ``_init_state``,
 ``_decoder``, ``_recurrent_rollout`` and the TTT3R update in ``forward_recurrent_lighter``);
-ARCHITECTURE.md 4.1, 6 and 7.
+docs/ARCHITECTURE.md 4.1, 6 and 7.
 """
 
 from __future__ import annotations

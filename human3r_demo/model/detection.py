@@ -1,9 +1,10 @@
-"""Head detection on the *detection tokens* (Multi-HMR's DINOv2 output).
+"""Head detection on the DINOv2 token grid (Multi-HMR's human encoder output, one token per 14-px patch).
 
-1. every detection token gets a head score ``s = sigmoid(MLP_head(T))``, squeezed into
+1. every DINOv2 token gets a head score ``s = sigmoid(MLP_head(T))``, squeezed into
    ``[1e-6, 1 - 1e-6]``;
 2. 3x3 max-pool NMS keeps local maxima; cells scoring at least the threshold ``tau`` (0.3) are the
    detections, in row-major order (that order is the order of the people everywhere downstream);
+   their tokens are the *detection tokens*, one per person;
 3. a sub-patch offset places each head in padded-square pixels;
 4. a mask head turns every token into a 14x14 patch of human-mask probabilities.
 
@@ -11,11 +12,12 @@ The paper writes the detector on the CUT3R features ``F``; the released code (re
 it on the DINOv2 tokens, which depend only on the current image, not on the state.
 
 Adapted from fanegg/Human3R@e313921 ``src/dust3r/model.py`` (``smpl_tokenizer_mhmr``) and
-``src/dust3r/smpl_model.py`` (``nms``); ARCHITECTURE.md 5.2.
+``src/dust3r/smpl_model.py`` (``nms``); docs/ARCHITECTURE.md 5.2.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -23,14 +25,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import Human3RConfig
+from .activations import squash_probability
 from .layers import two_layer_mlp
 
+__all__ = ["DETECTION_THRESHOLD", "HeadDetections", "HumanDetector", "nms3x3", "squash_probability"]
+
 DETECTION_THRESHOLD = 0.3  # the reference's tau: minimum post-NMS head score of a person
-
-
-def squash_probability(logits: Tensor, eps: float = 1e-6) -> Tensor:
-    """``sigmoid(x) * (1 - 2 eps) + eps``: probabilities kept away from exactly 0 and 1."""
-    return torch.sigmoid(logits) * (1 - 2 * eps) + eps
 
 
 def nms3x3(scores: Tensor) -> Tensor:
@@ -47,13 +47,13 @@ class HeadDetections:
     """Heads found in one frame. ``n`` = number of people; ``g`` = DINOv2 grid side; ``S`` = MHMR size.
 
     Attributes:
-        head_logits: (1, g*g, 1) raw classifier output per detection token.
+        head_logits: (1, g*g, 1) raw classifier output per DINOv2 token.
         head_scores: (1, g, g) head probability per token, before NMS.
         head_scores_nms: (1, g, g) after 3x3 NMS (zero where suppressed).
         cells: (n, 2) int64 ``(row, col)`` of the detected tokens, row-major order.
         offsets: (n, 2) sub-patch offsets ``(dx, dy)`` in token units.
         head_uv: (n, 2) head locations ``(x, y)`` in padded-square pixels (the reference's ``smpl_loc``).
-        human_tokens: (1, n, C_hmr) detection tokens of the detected cells.
+        detection_tokens: (1, n, C_hmr) the DINOv2 tokens of the detected cells, one per person.
         mask_lowres: (1, g*g, 14*14) per-token human-mask probabilities (before the pixel shuffle).
         mask: (1, S, S) human-mask probability per padded-square pixel.
     """
@@ -64,7 +64,7 @@ class HeadDetections:
     cells: Tensor
     offsets: Tensor
     head_uv: Tensor
-    human_tokens: Tensor
+    detection_tokens: Tensor
     mask_lowres: Tensor
     mask: Tensor
 
@@ -73,13 +73,19 @@ class HeadDetections:
         return int(self.cells.shape[0])
 
     @property
+    def human_tokens(self) -> Tensor:
+        """Deprecated name of :attr:`detection_tokens` (CHANGELOG.md)."""
+        warnings.warn("HeadDetections.human_tokens is now HeadDetections.detection_tokens", DeprecationWarning, stacklevel=2)
+        return self.detection_tokens
+
+    @property
     def scores(self) -> Tensor:
         """(n,) post-NMS score of each detection."""
         return self.head_scores_nms[0][self.cells[:, 0], self.cells[:, 1]]
 
 
 class HumanDetector(nn.Module):
-    """Head scores, head offsets and the human mask, all read from the detection tokens.
+    """Head scores, head offsets and the human mask, all read from the DINOv2 tokens.
 
     It computes in its own weights' dtype (kept float32 in reduced precision, so that detection
     decisions are taken on float32 scores; see :meth:`Human3R.cast`).
@@ -93,11 +99,11 @@ class HumanDetector(nn.Module):
         self.offset_mlp = two_layer_mlp(bb, bb, 2, act=nn.ReLU)
         self.mask_mlp = two_layer_mlp(bb, bb, self.patch_size**2)
 
-    def forward(self, detection_tokens: Tensor, threshold: float = DETECTION_THRESHOLD) -> HeadDetections:
-        """``detection_tokens`` (1, g*g, C_hmr) -> :class:`HeadDetections` (batch size 1)."""
-        if detection_tokens.shape[0] != 1:
+    def forward(self, dinov2_tokens: Tensor, threshold: float = DETECTION_THRESHOLD) -> HeadDetections:
+        """``dinov2_tokens`` (1, g*g, C_hmr) -> :class:`HeadDetections` (batch size 1)."""
+        if dinov2_tokens.shape[0] != 1:
             raise ValueError("detection runs on one frame at a time (batch size 1)")
-        tokens_all = detection_tokens.to(self.score_mlp[0].weight.dtype)
+        tokens_all = dinov2_tokens.to(self.score_mlp[0].weight.dtype)
         g = int(round(tokens_all.shape[1] ** 0.5))
         logits = self.score_mlp(tokens_all)
         scores = squash_probability(logits).reshape(1, 1, g, g)
@@ -118,7 +124,7 @@ class HumanDetector(nn.Module):
             cells=cells,
             offsets=offsets,
             head_uv=head_uv,
-            human_tokens=tokens[None],
+            detection_tokens=tokens[None],
             mask_lowres=mask_lowres,
             mask=mask[:, 0],
         )

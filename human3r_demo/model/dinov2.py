@@ -1,12 +1,12 @@
 """The Multi-HMR human encoder: a DINOv2 ViT (patch 14, LayerScale, no register tokens).
 
-Its output tokens are Human3R's *detection tokens*: one per 14x14 patch of the padded square view,
+Its output is the *DINOv2 token grid*: one token per 14x14 patch of the padded square view,
 each voting for "a head is centred here" (:mod:`~human3r_demo.model.detection`).
 
 Adapted from fanegg/Human3R@e313921 ``src/mhmr/blocks/dinov2.py`` (``Dinov2Backbone``, which builds
 ``facebookresearch/dinov2``'s ``vision_transformer.py`` through torch.hub); written out here so that
 no hub download is needed. Parameter names follow DINOv2's (``cls_token``, ``pos_embed``,
-``blocks.i.ls1.gamma``, ...). ARCHITECTURE.md 5.1.
+``blocks.i.ls1.gamma``, ...). docs/ARCHITECTURE.md 5.1.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import DINOv2Config
+from .attention import attention
 from .layers import Mlp, layer_norm
 
 
@@ -29,8 +30,9 @@ class LayerScale(nn.Module):
 
 
 class DINOv2Attention(nn.Module):
-    """Plain softmax self-attention (no RoPE), through ``scaled_dot_product_attention`` as the
-    current DINOv2 code does (the explicit ``softmax(q k^T) v`` differs from it in the last bits)."""
+    """Plain softmax self-attention (no RoPE). In float32 through ``scaled_dot_product_attention``
+    as the current DINOv2 code does (the explicit ``softmax(q k^T) v`` differs from it in the last
+    bits); :func:`~human3r_demo.model.attention.attention` picks the kernel per device."""
 
     def __init__(self, dim: int, num_heads: int) -> None:
         super().__init__()
@@ -41,7 +43,7 @@ class DINOv2Attention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         B, N, C = x.shape
         q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v)
+        out = attention(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(B, N, C))
 
 
@@ -111,7 +113,7 @@ class DINOv2(nn.Module):
         return torch.cat((cls_pos, patch_pos), dim=1).to(self.pos_embed.dtype)
 
     def forward(self, images: Tensor) -> Tensor:
-        """``images`` (B, 3, S, S), ImageNet-normalised -> human tokens ``(B, g*g, C)`` in row-major order."""
+        """``images`` (B, 3, S, S), ImageNet-normalised -> DINOv2 tokens ``(B, g*g, C)`` in row-major order."""
         B, _, H, W = images.shape
         x = self.patch_embed(images)
         x = torch.cat((self.cls_token.expand(B, -1, -1), x), dim=1)

@@ -7,7 +7,7 @@ residual convolution units, and upsampled twice more by the fusion blocks and th
 Parameter names (``act_postprocess``, ``scratch.layer_rn``, ``refinenet``, ``resConfUnit``) are those
 of the DPT / MiDaS code the official model inherits. Adapted from fanegg/Human3R@e313921
 ``src/croco/models/dpt_block.py`` (``DPTOutputAdapter``) and ``src/dust3r/heads/dpt_head.py``
-(``DPTOutputAdapter_fix``); ARCHITECTURE.md 8.3.
+(``DPTOutputAdapter_fix``); docs/ARCHITECTURE.md 8.3.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class DPTHead(nn.Module):
             ]
         )
         self.scratch = DPTScratch(cfg)
-        # the first conv halves feature_dim; the second maps to last_dim (ARCHITECTURE.md 8.3, step 4)
+        # the first conv halves feature_dim; the second maps to last_dim (docs/ARCHITECTURE.md 8.3, step 4)
         half = cfg.feature_dim // 2
         self.head = nn.Sequential(
             nn.Conv2d(cfg.feature_dim, half, 3, padding=1),

@@ -4,7 +4,7 @@ It turns a frame into the image tokens ``F_t`` (one per 16x16 patch) that the de
 prompts and the dense heads read.
 
 Adapted from fanegg/Human3R@e313921 ``src/dust3r/model.py`` (``_encode_image``) and
-``src/dust3r/patch_embed.py`` (``PatchEmbedDust3R``); ARCHITECTURE.md 3.
+``src/dust3r/patch_embed.py`` (``PatchEmbedDust3R``); docs/ARCHITECTURE.md 3.
 """
 
 from __future__ import annotations

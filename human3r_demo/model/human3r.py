@@ -3,31 +3,39 @@
 One call of :meth:`Human3R.forward` is one step of the online *rollout*::
 
     F, pos     = encoder(image)                            # CUT3R image tokens F_t
-    T          = human_encoder(image_mhmr)                 # DINOv2 detection tokens
-    heads      = human_detector(T)                         # head scores, NMS, offsets, mask
-    H          = prompt_fusion(T[heads], F[heads])         # one human prompt per person
+    T          = human_encoder(image_mhmr)                 # DINOv2 token grid
+    detected   = human_detector(T)                         # head scores, NMS, offsets, mask
+    H          = prompt_fusion(T[detected], F[detected])   # one human prompt per person
     pose_query = pose_token on a fresh state, else pose_memory.inquire(mean(F))
     decoded    = decoder(S_{t-1}, F, pose_query, H)        # state <-> [pose | image | prompts]
-    outputs    = dense heads + SMPL-X regressor            # points, camera, people
+    camera     = camera_head(decoded pose token)           # camera-to-world pose
+    points     = dense_heads(DPT hooks of decoded)         # point maps, confidences
+    people     = smplx_head(decoded prompts, T[detected])  # SMPL-X per person
     S_t        = TTT3R-gated (or full) update; memory = pose_memory.update(...)
+
+``T[detected]`` are the *detection tokens*, one per person; docs/ARCHITECTURE.md names every module
+with the reference's checkpoint keys beside it.
 
 The module holds no per-sequence data: the recurrent state is passed in and returned in the output
 (:class:`RecurrentState`), so a stream, a notebook or a test can drive it frame by frame.
 
 Adapted from fanegg/Human3R@e313921 ``src/dust3r/model.py`` (``ARCroco3DStereo.forward_recurrent_lighter``
-for batch size 1, ``use_ttt3r``); ARCHITECTURE.md 11.
+for batch size 1, ``use_ttt3r``); docs/ARCHITECTURE.md 11.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import torch
 from torch import Tensor, nn
 
 from ..config import Human3RConfig
+from .camera_head import CameraHead
 from .decoder import DecoderOutput, RecurrentDecoder, ttt3r_update
-from .dense_heads import DENSE_HEADS, DenseHeads, HeadsOutput
+from .dense_heads import DENSE_HEADS, DenseHeads, DenseHeadsOutput, dpt_hooks
 from .detection import DETECTION_THRESHOLD, HeadDetections, HumanDetector
 from .dinov2 import DINOv2
 from .encoder import ImageEncoder
@@ -62,13 +70,15 @@ class Human3ROutput:
     """Everything computed for one frame (batch 1; n people, N = h*w image tokens).
 
     Attributes:
-        heads: dense outputs (points, confidences) and the camera pose, float32.
-        detections: head detections and the human mask.
+        camera_pose: (1, 7) ``[t, q_wxyz]`` camera-to-world (float32); camera_pose_raw: (1, 7) before
+            the activation (:mod:`~human3r_demo.model.camera_head`).
+        dense_heads: the DPT outputs (points, confidences, colours), float32.
+        detections: head detections, the detection tokens and the human mask.
         prompts: the fused human prompts and their CUT3R patches.
         smplx: SMPL-X parameters per person, ``None`` when n = 0.
         refined_human_tokens: (1, n, dd) the prompts after the decoder (what the tracker matches).
         image_tokens: (1, N, ed) CUT3R encoder output ``F``; image_pos: (1, N, 2).
-        human_tokens: (1, g*g, C_hmr) the detection tokens (DINOv2 output).
+        dinov2_tokens: (1, g*g, C_hmr) the whole DINOv2 token grid ``T`` (the detector's input).
         global_feature: (1, 1, ed) mean image token (the pose memory's key).
         pose_query: (1, 1, dd) what entered the decoder in the pose slot.
         decoder: per-layer decoder outputs and the new state candidate.
@@ -76,14 +86,16 @@ class Human3ROutput:
         state: the recurrent state to pass to the next frame.
     """
 
-    heads: HeadsOutput
+    camera_pose: Tensor
+    camera_pose_raw: Tensor
+    dense_heads: DenseHeadsOutput
     detections: HeadDetections
     prompts: HumanPrompts
     smplx: SMPLXPrediction | None
     refined_human_tokens: Tensor
     image_tokens: Tensor
     image_pos: Tensor
-    human_tokens: Tensor
+    dinov2_tokens: Tensor
     global_feature: Tensor
     pose_query: Tensor
     decoder: DecoderOutput
@@ -93,6 +105,21 @@ class Human3ROutput:
     @property
     def num_humans(self) -> int:
         return self.detections.num_humans
+
+    # ------------------------------------------------------------------ names kept one release (CHANGELOG.md)
+    @property
+    def heads(self) -> SimpleNamespace:
+        """Deprecated: :attr:`dense_heads` with :attr:`camera_pose` and ``pose_raw`` beside it, as before."""
+        warnings.warn("Human3ROutput.heads is now Human3ROutput.dense_heads; the camera pose is "
+                      "Human3ROutput.camera_pose (and camera_pose_raw)", DeprecationWarning, stacklevel=2)
+        return SimpleNamespace(**vars(self.dense_heads), camera_pose=self.camera_pose, pose_raw=self.camera_pose_raw)
+
+    @property
+    def human_tokens(self) -> Tensor:
+        """Deprecated name of :attr:`dinov2_tokens`."""
+        warnings.warn("Human3ROutput.human_tokens is now Human3ROutput.dinov2_tokens (the detected ones are "
+                      "detections.detection_tokens)", DeprecationWarning, stacklevel=2)
+        return self.dinov2_tokens
 
 
 class Human3R(nn.Module):
@@ -110,7 +137,7 @@ class Human3R(nn.Module):
 
     # parts that compute in float32 whatever the model's precision: detection decisions, the camera
     # pose and the SMPL-X parameters are taken on float32 numbers (each is cheap; see :meth:`cast`)
-    _keep_in_fp32_modules = ("human_detector", "heads.camera_head", "smplx_head")
+    _keep_in_fp32_modules = ("human_detector", "camera_head", "smplx_head")
 
     def __init__(self, config: Human3RConfig) -> None:
         super().__init__()
@@ -123,7 +150,8 @@ class Human3R(nn.Module):
         self.human_encoder = DINOv2(config.dinov2)
         self.human_detector = HumanDetector(config)
         self.prompt_fusion = PromptFusion(config)
-        self.heads = DenseHeads(config)
+        self.camera_head = CameraHead(config)
+        self.dense_heads = DenseHeads(config)
         self.smplx_head = SMPLXRegressor(config)
         self.init_non_persistent_buffers()
 
@@ -168,7 +196,7 @@ class Human3R(nn.Module):
         self.cast(dtype)
         if device is not None:
             self.to(device)
-        self.heads.to(memory_format=torch.channels_last)
+        self.dense_heads.to(memory_format=torch.channels_last)
         return self.eval().requires_grad_(False)
 
     # ------------------------------------------------------------------ recurrent state
@@ -217,8 +245,8 @@ class Human3R(nn.Module):
             state = self.initial_state()
 
         image_tokens, image_pos = self.encoder(image.to(self.dtype))
-        human_tokens = self.human_encoder(self.normalize_mhmr(image_mhmr).to(self.dtype))
-        detections = self.human_detector(human_tokens, detection_threshold)
+        dinov2_tokens = self.human_encoder(self.normalize_mhmr(image_mhmr).to(self.dtype))
+        detections = self.human_detector(dinov2_tokens, detection_threshold)
         prompts = self.prompt_fusion(detections, image_tokens, (H, W))
 
         global_feature = image_tokens.mean(dim=1, keepdim=True)
@@ -240,13 +268,12 @@ class Human3R(nn.Module):
         )
 
         N = image_tokens.shape[1]
-        layers = decoded.image_layers
-        final = layers[-1]
-        _, mid, late, _ = self.config.dpt_hooks
-        hooks = [layers[0], layers[mid][:, 1 : 1 + N], layers[late][:, 1 : 1 + N], final[:, : 1 + N]]
-        heads = self.heads(hooks, image_pos, (H, W), dense_heads)
+        final = decoded.image_layers[-1]  # [pose token | N image tokens | n people]
+        camera_pose, camera_pose_raw = self.camera_head(final[:, 0])
+        hooks = dpt_hooks(decoded.image_layers, self.config.dpt_hooks, N)
+        dense = self.dense_heads(hooks, image_pos, (H, W), dense_heads)
         refined = final[:, 1 + N :]
-        smplx = self.smplx_head(refined, detections.human_tokens) if detections.num_humans else None
+        smplx = self.smplx_head(refined, detections.detection_tokens) if detections.num_humans else None
 
         memory = self.pose_memory.update(state.memory, global_feature, final[:, :1]).float()
         if gated:
@@ -256,20 +283,29 @@ class Human3R(nn.Module):
             gate, next_state = None, decoded.new_state.float()
 
         return Human3ROutput(
-            heads=heads,
+            camera_pose=camera_pose,
+            camera_pose_raw=camera_pose_raw,
+            dense_heads=dense,
             detections=detections,
             prompts=prompts,
             smplx=smplx,
             refined_human_tokens=refined,
             image_tokens=image_tokens,
             image_pos=image_pos,
-            human_tokens=human_tokens,
+            dinov2_tokens=dinov2_tokens,
             global_feature=global_feature,
             pose_query=pose_query,
             decoder=decoded,
             gate=gate,
             state=RecurrentState(next_state, memory, fresh=False),
         )
+
+    @property
+    def heads(self) -> DenseHeads:
+        """Deprecated name of :attr:`dense_heads` (the camera head is now :attr:`camera_head`)."""
+        warnings.warn("Human3R.heads is now Human3R.dense_heads; its camera_head is Human3R.camera_head",
+                      DeprecationWarning, stacklevel=2)
+        return self.dense_heads
 
     @property
     def num_parameters(self) -> int:

@@ -3,8 +3,9 @@
 All follow the pre-norm ViT layout (timm / CroCo). Every ``Linear`` has a bias and every
 ``LayerNorm`` uses ``eps=1e-6``. Fused ``qkv`` projections are laid out ``[q | k | v]`` with the heads
 contiguous inside each third, i.e. their output reshapes to ``(B, N, 3, heads, head_dim)``.
-Attention always runs through ``F.scaled_dot_product_attention``; attention maps and logits are
-computed on the side, and only when asked for (``output_attentions``).
+Attention always runs through :func:`~human3r_demo.model.attention.attention` (the fused kernel, or
+the query-blocked one where the device rule picks it); attention maps and logits are computed on the
+side, and only when asked for (``output_attentions``).
 
 Adapted from fanegg/Human3R@e313921 ``src/dust3r/blocks.py`` (``Attention``, ``CrossAttention``,
 ``DecoderBlock``, ``ModLN``) and ``src/croco/models/blocks.py`` (``Block``, ``Mlp``).
@@ -15,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .attention import attention
 from .rope import RoPE2D
 
 
@@ -83,7 +84,7 @@ class Attention(nn.Module):
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # each (B, heads, N, Dh)
         if self.rope is not None:
             q, k = self._rotate(q, pos), self._rotate(k, pos)
-        out = self.proj(merge_heads(F.scaled_dot_product_attention(q, k, v, scale=self.scale)))
+        out = self.proj(merge_heads(attention(q, k, v, self.scale)))
         weights = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1) if output_attentions else None
         return out, weights
 
@@ -140,7 +141,7 @@ class CrossAttention(nn.Module):
         v = split_heads(self.projv(context), self.num_heads)
         if self.rope is not None:
             q, k = self.rope(q, qpos), self.rope(k, kpos)
-        out = CrossAttentionOutput(self.proj(merge_heads(F.scaled_dot_product_attention(q, k, v, scale=self.scale))))
+        out = CrossAttentionOutput(self.proj(merge_heads(attention(q, k, v, self.scale))))
         if mean_logit:
             mean_key = k.float().mean(dim=-2, keepdim=True)  # (B, heads, 1, Dh)
             out.mean_logit = (q.float() @ mean_key.transpose(-2, -1))[..., 0].mean(dim=1) * self.scale

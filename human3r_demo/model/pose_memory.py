@@ -5,7 +5,7 @@ the memory answers for the frame's global feature (the mean image token); after 
 frame's feature and its decoded pose token are written back. Both directions are two decoder blocks
 of width ``2 * dd`` without RoPE.
 
-Adapted from fanegg/Human3R@e313921 ``src/dust3r/model.py`` (``LocalMemory``); ARCHITECTURE.md 4.2.
+Adapted from fanegg/Human3R@e313921 ``src/dust3r/model.py`` (``LocalMemory``); docs/ARCHITECTURE.md 4.2.
 """
 
 from __future__ import annotations

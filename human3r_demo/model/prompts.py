@@ -10,7 +10,7 @@ and projected by an MLP::
 Each prompt enters the decoder beside the image tokens, at the RoPE position of that patch.
 
 Adapted from fanegg/Human3R@e313921 ``src/dust3r/model.py`` (``smpl_tokenizer_cut3r``,
-``token_fuse``); ARCHITECTURE.md 5.3.
+``token_fuse``); docs/ARCHITECTURE.md 5.3.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class PromptFusion(nn.Module):
         cols, rows = patch[:, 0], patch[:, 1]
         cut3r_tokens = image_tokens[0].reshape(h, w, -1)[rows, cols]
         dtype = self.mlp[0].weight.dtype
-        fusion_input = torch.cat([detections.human_tokens[0].to(dtype), cut3r_tokens.to(dtype)], dim=-1)[None]
+        fusion_input = torch.cat([detections.detection_tokens[0].to(dtype), cut3r_tokens.to(dtype)], dim=-1)[None]
         return HumanPrompts(
             head_uv=head_uv,
             positions=torch.stack([rows, cols], dim=-1)[None],

@@ -10,7 +10,7 @@ the reference's PyTorch fallback) and computes in float32 whatever the token dty
 to that dtype at the end.
 
 Adapted from fanegg/Human3R@e313921 ``src/croco/models/curope/kernels.cu`` (the kernel's arithmetic)
-and ``src/croco/models/pos_embed.py`` (``RoPE2D``, its channel layout); ARCHITECTURE.md 3.1.
+and ``src/croco/models/pos_embed.py`` (``RoPE2D``, its channel layout); docs/ARCHITECTURE.md 3.1.
 """
 
 from __future__ import annotations

@@ -1,21 +1,23 @@
 """SMPL-X read-out: each refined human token -> 53 joint rotations, shape, expression, head position.
 
-For a person with refined token ``r`` (the human prompt after the decoder) and detection token ``m``::
+For a person with refined token ``r`` (the human prompt after the decoder) and detection token ``m``
+(the DINOv2 token of their head cell)::
 
     pose6d     = MLP_pose([r, m]) + mean pose         -> 53 rotations by Gram-Schmidt
     betas      = MLP_shape([r, m]) + mean shape
     expression = MLP_expression([r, m])
     t_head     = exp_distance(MLP_cam(r))              the SMPL-X *head* joint in the camera frame
 
-The translation anchors the body at its head, not at the pelvis as SMPL-X's ``transl`` does.
+``head_position`` anchors the body at its head, not at the pelvis as SMPL-X's ``transl`` does.
 
 Adapted from fanegg/Human3R@e313921 ``src/dust3r/heads/dpt_head.py`` (``DPTPts3dPoseSMPL``: ``decpose``,
 ``decshape``, ``decexpression``, ``deccam``) and ``src/dust3r/heads/postprocess.py``
-(``rot6d_to_rotmat``, ``postprocess_smpl``); ARCHITECTURE.md 8.4.
+(``rot6d_to_rotmat``, ``postprocess_smpl``); docs/ARCHITECTURE.md 8.4.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import roma
@@ -24,13 +26,10 @@ from torch import Tensor, nn
 
 from ..config import Human3RConfig
 from ..smplx_layout import NUM_BETAS, NUM_EXPRESSION, NUM_ROTATIONS
+from .activations import exp_distance
 from .layers import two_layer_mlp
 
-
-def exp_distance(xyz: Tensor) -> Tensor:
-    """Map a raw 3-vector to a point at distance ``expm1(|v|)`` along ``v`` (the ``'exp'`` depth mode)."""
-    d = xyz.norm(dim=-1, keepdim=True)
-    return xyz / d.clip(min=1e-8) * torch.expm1(d)
+__all__ = ["SMPLXPrediction", "SMPLXRegressor", "exp_distance", "rot6d_to_rotmat"]
 
 
 def rot6d_to_rotmat(x: Tensor) -> Tensor:
@@ -46,7 +45,8 @@ class SMPLXPrediction:
         rotmat: (1, n, 53, 3, 3) joint rotations in Human3R's order (:mod:`~human3r_demo.smplx_layout`).
         betas: (1, n, 10) shape coefficients.
         expression: (1, n, 10) expression coefficients.
-        transl: (1, n, 3) camera-frame position of the SMPL-X head joint (the person centre).
+        head_position: (1, n, 3) camera-frame position of the SMPL-X head joint (the person centre;
+            the reference's ``smpl_transl``).
         raw_pose, raw_betas, raw_expression, raw_cam: the regressor outputs before the mean
             parameters are added / the activation is applied.
     """
@@ -54,11 +54,18 @@ class SMPLXPrediction:
     rotmat: Tensor
     betas: Tensor
     expression: Tensor
-    transl: Tensor
+    head_position: Tensor
     raw_pose: Tensor
     raw_betas: Tensor
     raw_expression: Tensor
     raw_cam: Tensor
+
+    @property
+    def transl(self) -> Tensor:
+        """Deprecated name of :attr:`head_position` (CHANGELOG.md)."""
+        warnings.warn("SMPLXPrediction.transl is now SMPLXPrediction.head_position (the head joint, not SMPL-X's "
+                      "transl)", DeprecationWarning, stacklevel=2)
+        return self.head_position
 
 
 class SMPLXRegressor(nn.Module):
@@ -86,11 +93,11 @@ class SMPLXRegressor(nn.Module):
         self.register_buffer("init_betas", torch.zeros(1, NUM_BETAS, device=device))
         self.register_buffer("init_expression", torch.zeros(1, NUM_EXPRESSION, device=device))
 
-    def forward(self, refined_tokens: Tensor, human_tokens: Tensor) -> SMPLXPrediction:
-        """``refined_tokens`` (1, n, dd) from the decoder, ``human_tokens`` (1, n, C_hmr) from DINOv2."""
+    def forward(self, refined_tokens: Tensor, detection_tokens: Tensor) -> SMPLXPrediction:
+        """``refined_tokens`` (1, n, dd) from the decoder, ``detection_tokens`` (1, n, C_hmr) from DINOv2."""
         dtype = self.cam_mlp[0].weight.dtype
         refined_tokens = refined_tokens.to(dtype)
-        x = torch.cat([refined_tokens, human_tokens.to(dtype)], dim=-1)
+        x = torch.cat([refined_tokens, detection_tokens.to(dtype)], dim=-1)
         raw_pose, raw_betas = self.pose_mlp(x), self.shape_mlp(x)
         raw_expression, raw_cam = self.expression_mlp(x), self.cam_mlp(refined_tokens)
         pose6d = raw_pose + self.init_body_pose
@@ -99,7 +106,7 @@ class SMPLXRegressor(nn.Module):
             rotmat=rot6d_to_rotmat(pose6d.reshape(B, n, NUM_ROTATIONS, 6)),
             betas=raw_betas + self.init_betas,
             expression=raw_expression + self.init_expression,
-            transl=exp_distance(raw_cam),
+            head_position=exp_distance(raw_cam),
             raw_pose=raw_pose,
             raw_betas=raw_betas,
             raw_expression=raw_expression,

@@ -6,7 +6,7 @@ i.e. black. Detections come out in padded-square pixels; :func:`unpad_uv` and :f
 bring points and maps back onto the CUT3R image.
 
 Adapted from fanegg/Human3R@e313921 ``src/dust3r/utils/image.py`` (``pad_image``, ``unpad_uv``,
-``unpad_image``); ARCHITECTURE.md 2.2 and 2.3.
+``unpad_image``); docs/ARCHITECTURE.md 2.2 and 2.3.
 """
 
 from __future__ import annotations

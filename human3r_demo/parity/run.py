@@ -25,6 +25,7 @@ from ..body import BodyModel
 from ..checkpoints.official import checkpoint_filter_fn
 from ..geometry import ChunkAligner, intrinsics_matrix, pose_to_matrix, transform_points, weiszfeld_focal
 from ..model import DENSE_HEADS, Human3R
+from ..model.dense_heads import dpt_hooks
 from ..model.square_view import unpad_map
 from ..options import RunOptions
 from ..preprocess import resize_and_crop
@@ -80,7 +81,7 @@ def view_tensors(call: ModelCall, model: Human3R, hooks: dict[str, Tensor]) -> d
         "enc.patch": hooks.get("enc.patch"),
         "enc.tokens": out.image_tokens,
         "enc.pos": out.image_pos,
-        "mhmr.tokens": out.human_tokens,
+        "mhmr.tokens": out.dinov2_tokens,
         "det.logits": det.head_logits,
         "det.scores": det.head_scores.reshape(1, -1, 1),
         "det.scores_nms": det.head_scores_nms[:, None],
@@ -104,14 +105,14 @@ def view_tensors(call: ModelCall, model: Human3R, hooks: dict[str, Tensor]) -> d
         "dec.cross_attn_logits": dec.cross_attn_logits,
         # the gate applied (TTT3R's fast path, from the mean key) where one was; else from the logits
         "dec.ttt3r_gate_recomputed": out.gate if out.gate is not None else _gate_from_logits(dec.cross_attn_logits),
-        "head.pose_raw": out.heads.pose_raw,
-        "head.token_cross": out.heads.tokens_cross,
-        "out.pts3d_in_self_view": out.heads.pts3d_self,
-        "out.conf_self": out.heads.conf_self,
-        "out.pts3d_in_other_view": out.heads.pts3d_world,
-        "out.conf": out.heads.conf_world,
-        "out.rgb": out.heads.rgb,
-        "out.camera_pose": out.heads.camera_pose,
+        "head.pose_raw": out.camera_pose_raw,
+        "head.token_cross": out.dense_heads.tokens_cross,
+        "out.pts3d_in_self_view": out.dense_heads.pts3d_self,
+        "out.conf_self": out.dense_heads.conf_self,
+        "out.pts3d_in_other_view": out.dense_heads.pts3d_world,
+        "out.conf": out.dense_heads.conf_world,
+        "out.rgb": out.dense_heads.rgb,
+        "out.camera_pose": out.camera_pose,
         "out.msk": det.mask[..., None],
         "out.smpl_scores": det.head_scores_nms[..., None],
         "out.smpl_loc": det.head_uv[None],
@@ -133,7 +134,7 @@ def view_tensors(call: ModelCall, model: Human3R, hooks: dict[str, Tensor]) -> d
                 "head.deccam_raw": s.raw_cam,
                 "out.smpl_shape": s.betas,
                 "out.smpl_expression": s.expression,
-                "out.smpl_transl": s.transl,
+                "out.smpl_transl": s.head_position,
                 "out.smpl_rotmat": s.rotmat,
                 "out.smpl_id": call.match.ids[None],
             }
@@ -297,31 +298,31 @@ def teacher_forced_view(model: Human3R, ref: dict[str, Tensor], cmp: Comparison,
         cmp.check("tf.dec.cross_attn_logits", dec.cross_attn_logits, ref["dec.cross_attn_logits"], where)
 
     N = ref["enc.tokens"].shape[1]
-    _, mid, late, _ = cfg.dpt_hooks
     last = ref[f"dec.img_layer{L}"]
-    hooks = [ref["dec.img_layer0"], ref[f"dec.img_layer{mid}"][:, 1 : 1 + N], ref[f"dec.img_layer{late}"][:, 1 : 1 + N], last[:, : 1 + N]]
+    recorded_layers = {layer: ref[f"dec.img_layer{layer}"] for layer in cfg.dpt_hooks}
     H, W = (int(v) for v in ref["in.true_shape"][0])
-    heads = model.heads(hooks, ref["enc.pos"], (H, W), DENSE_HEADS)
+    dense = model.dense_heads(dpt_hooks(recorded_layers, cfg.dpt_hooks, N), ref["enc.pos"], (H, W), DENSE_HEADS)
+    camera_pose, _ = model.camera_head(last[:, 0])
     for name, mine in (
-        ("out.pts3d_in_self_view", heads.pts3d_self),
-        ("out.conf_self", heads.conf_self),
-        ("out.pts3d_in_other_view", heads.pts3d_world),
-        ("out.conf", heads.conf_world),
-        ("out.rgb", heads.rgb),
-        ("out.camera_pose", heads.camera_pose),
-        ("head.token_cross", heads.tokens_cross),
+        ("out.pts3d_in_self_view", dense.pts3d_self),
+        ("out.conf_self", dense.conf_self),
+        ("out.pts3d_in_other_view", dense.pts3d_world),
+        ("out.conf", dense.conf_world),
+        ("out.rgb", dense.rgb),
+        ("out.camera_pose", camera_pose),
+        ("head.token_cross", dense.tokens_cross),
     ):
         cmp.check(f"tf.{name}", mine, ref[name], where)
     n = ref["det.h_id"].shape[0]
     if n:
         g = cfg.mhmr_grid
-        human_tokens = ref["mhmr.tokens"][0].reshape(g, g, -1)[ref["det.h_id"], ref["det.w_id"]][None]
-        smplx = model.smplx_head(last[:, 1 + N :], human_tokens)
+        detection_tokens = ref["mhmr.tokens"][0].reshape(g, g, -1)[ref["det.h_id"], ref["det.w_id"]][None]
+        smplx = model.smplx_head(last[:, 1 + N :], detection_tokens)
         for name, mine in (
             ("out.smpl_rotmat", smplx.rotmat),
             ("out.smpl_shape", smplx.betas),
             ("out.smpl_expression", smplx.expression),
-            ("out.smpl_transl", smplx.transl),
+            ("out.smpl_transl", smplx.head_position),
         ):
             cmp.check(f"tf.{name}", mine, ref[name], where)
 

@@ -26,6 +26,7 @@ current frame's scene points and all points up to the current frame (a visible t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import rerun as rr
@@ -36,14 +37,17 @@ from ..options import RunOptions
 from ..results import FrameResult
 from ..world import WORLD_AXES
 from .colors import track_colour
+from .metrics import metrics_views
 
 __all__ = ["RerunLogger", "default_blueprint"]
 
 MASK_CLASS_PERSON = 1
 
 
-def default_blueprint(accumulate_points: bool = False) -> rrb.Blueprint:
-    """World view (3D), camera view (2D), and time series of FPS, people and track presence."""
+def default_blueprint(accumulate_points: bool = False, metric_units: Sequence[str] = ()) -> rrb.Blueprint:
+    """World view (3D), camera view (2D), and time series of FPS, people and track presence; with
+    ``metric_units``, one more time series per unit of the per-frame metrics against a ground truth
+    (:mod:`human3r_demo.viz.metrics`)."""
     since_start = rrb.VisibleTimeRanges(
         rrb.VisibleTimeRange("frame", start=rrb.TimeRangeBoundary.infinite(), end=rrb.TimeRangeBoundary.cursor_relative())
     )
@@ -56,6 +60,7 @@ def default_blueprint(accumulate_points: bool = False) -> rrb.Blueprint:
         overrides=overrides,
     )
     camera = rrb.Spatial2DView(origin="world/camera/image", contents="$origin/**", name="Camera")
+    plots = metrics_views(metric_units) if metric_units else []
     return rrb.Blueprint(
         rrb.Horizontal(
             world,
@@ -63,7 +68,8 @@ def default_blueprint(accumulate_points: bool = False) -> rrb.Blueprint:
                 camera,
                 rrb.TimeSeriesView(origin="stats", contents=["stats/fps", "stats/people"], name="FPS and people"),
                 rrb.TimeSeriesView(origin="stats/tracks", name="Track presence (track id)"),
-                row_shares=[3, 1, 1],
+                *plots,
+                row_shares=[3, 1, 1, *[1] * len(plots)],
             ),
             column_shares=[3, 2],
         ),
