@@ -117,9 +117,7 @@ def _bodies(run_dir: Path, gt: Path):
         people = {int(f): p.people(index[int(f)]) for f in frames if int(f) in index}
     if not people:
         raise EvalError(f"none of the frames in {gt} was run")
-    track = int(truth["track"]) if "track" in truth else Counter(
-        int(t) for ppl in people.values() for t in ppl.get("track_id", ())).most_common(1)[0][0] if any(
-        len(ppl.get("track_id", ())) for ppl in people.values()) else None
+    track = int(truth["track"]) if "track" in truth else _most_seen_track(people.values())
     if track is None:
         raise EvalError("nobody was detected in the run's frames")
     rows, pred, kept = [], [], []
@@ -149,6 +147,12 @@ def _bodies(run_dir: Path, gt: Path):
     for j, i in enumerate(kept):
         rows.append({"frame": int(frames[i]), **{k: float(v[j]) for k, v in per.items()}})
     return values, rows, notes
+
+
+def _most_seen_track(people) -> int | None:
+    """The track id present in most of the given frames' people, ``None`` if nobody was seen."""
+    seen = Counter(int(t) for frame in people for t in frame.get("track_id", ()))
+    return seen.most_common(1)[0][0] if seen else None
 
 
 def _csv(rows: list[dict]) -> str:
